@@ -1,0 +1,187 @@
+// The express base every HTTP service shares: request ids, headers, JSON bodies, metrics, errors.
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { randomBytes, randomUUID } from 'node:crypto';
+import express, {
+  type Express,
+  type NextFunction,
+  type Request,
+  type RequestHandler,
+  type Response,
+} from 'express';
+import helmet from 'helmet';
+import {
+  httpMetricsMiddleware,
+  runWithRequestContext,
+  type Logger,
+  type Metrics,
+} from '@securevault/observability';
+import { INTERNAL_HEADERS } from '@securevault/contracts';
+import { AppError, errorHandler, notFoundHandler } from './errors.ts';
+
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+declare global {
+  // eslint-disable-next-line @typescript-eslint/no-namespace -- express's own augmentation point
+  namespace Express {
+    interface Request {
+      /** the request id, also sent back as X-Request-Id */
+      id: string;
+      /** a child logger carrying the request id */
+      log: Logger;
+    }
+  }
+}
+
+export interface BaseAppOptions {
+  logger: Logger;
+  metrics: Metrics;
+  bodyLimit?: string;
+  /** express `trust proxy`: a hop count or a list of CIDRs, never `true` */
+  trustProxy?: number | string[];
+  /** HSTS max-age; at least a year (the default) */
+  hstsMaxAgeSeconds?: number;
+  hstsIncludeSubDomains?: boolean;
+}
+
+const ONE_YEAR_SECONDS = 31_536_000;
+
+/**
+ * The Content-Security-Policy of an HTML page (the console): a fresh nonce per response, scripts
+ * only through it ('strict-dynamic' lets them load their own), no plugins, no <base> hijacking.
+ */
+export function htmlCsp(): { nonce: string; header: string } {
+  const nonce = randomBytes(18).toString('base64');
+  const header = [
+    "default-src 'self'",
+    `script-src 'nonce-${nonce}' 'strict-dynamic'`,
+    `style-src 'self' 'nonce-${nonce}'`,
+    "object-src 'none'",
+    "base-uri 'none'",
+    "frame-ancestors 'none'",
+    "form-action 'self'",
+  ].join('; ');
+  return { nonce, header };
+}
+
+/** Sets a fresh HTML CSP on this response and returns the nonce the page's tags must carry. */
+export function useHtmlCsp(res: Response): string {
+  const { nonce, header } = htmlCsp();
+  res.setHeader('Content-Security-Policy', header);
+  return nonce;
+}
+
+/** An express app with the shared middleware; add routes, then call `finishApp`. */
+export function createBaseApp(options: BaseAppOptions): Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('etag', false);
+  app.set('trust proxy', options.trustProxy ?? 0);
+  app.use((req, res, next) => {
+    const incoming = req.get(INTERNAL_HEADERS.requestId);
+    req.id = incoming && REQUEST_ID.test(incoming) ? incoming : randomUUID();
+    // The request id reaches every line through the request context (see the logger's mixin).
+    req.log = options.logger;
+    res.setHeader('X-Request-Id', req.id);
+    const start = performance.now();
+    res.once('finish', () => {
+      const level = res.statusCode >= 500 ? 'error' : 'debug';
+      runWithRequestContext({ requestId: req.id }, () =>
+        req.log[level](
+          {
+            method: req.method,
+            path: req.path.slice(0, 200),
+            status: res.statusCode,
+            ms: Math.round(performance.now() - start),
+          },
+          'request',
+        ),
+      );
+    });
+    runWithRequestContext({ requestId: req.id }, next);
+  });
+  app.use(httpMetricsMiddleware(options.metrics));
+  // JSON APIs load nothing and are never framed; HTML pages use `htmlCsp` below instead.
+  app.use(
+    helmet({
+      contentSecurityPolicy: {
+        useDefaults: false,
+        directives: { defaultSrc: ["'none'"], frameAncestors: ["'none'"] },
+      },
+      strictTransportSecurity: {
+        maxAge: options.hstsMaxAgeSeconds ?? ONE_YEAR_SECONDS,
+        includeSubDomains: options.hstsIncludeSubDomains ?? true,
+      },
+      referrerPolicy: { policy: 'no-referrer' },
+    }),
+  );
+  // Answers carry identities and user data: no shared or browser cache keeps them unless a route says so.
+  app.use((_req, res, next) => {
+    res.setHeader('Cache-Control', 'no-store');
+    next();
+  });
+  app.use(requireJsonBody);
+  app.use(express.json({ limit: options.bodyLimit ?? '100kb', strict: true, type: isJson }));
+  return app;
+}
+
+function isJson(req: http.IncomingMessage): boolean {
+  const type = (req.headers['content-type'] ?? '').split(';')[0]?.trim().toLowerCase() ?? '';
+  return type === 'application/json' || (type.startsWith('application/') && type.endsWith('+json'));
+}
+
+/** A request that carries a body must say it is JSON: 415 otherwise. */
+function requireJsonBody(req: Request, _res: Response, next: NextFunction): void {
+  const hasBody =
+    Number(req.headers['content-length'] ?? 0) > 0 ||
+    req.headers['transfer-encoding'] !== undefined;
+  if (hasBody && !isJson(req)) {
+    next(new AppError('UNSUPPORTED_MEDIA_TYPE', 'request bodies must be application/json'));
+    return;
+  }
+  next();
+}
+
+/** Adds the 404 and error handlers; call after the routes. */
+export function finishApp(app: Express, logger: Logger): Express {
+  app.use(notFoundHandler);
+  app.use(errorHandler(logger));
+  return app;
+}
+
+/** Wraps an async route so its rejection reaches the error middleware (and lint sees no floating promise). */
+export function route(
+  fn: (req: Request, res: Response, next: NextFunction) => Promise<unknown>,
+): RequestHandler {
+  return (req, res, next) => {
+    fn(req, res, next).catch(next);
+  };
+}
+
+export interface HttpServer {
+  server: http.Server;
+  port: number;
+  /** stops accepting, lets in-flight requests finish, then drops idle keep-alive connections */
+  close(): Promise<void>;
+}
+
+export async function listen(app: Express, port: number, host = '0.0.0.0'): Promise<HttpServer> {
+  const server = http.createServer(app);
+  // Longer than common load balancer idle timeouts, so the proxy closes first.
+  server.keepAliveTimeout = 65_000;
+  server.headersTimeout = 66_000;
+  server.requestTimeout = 60_000;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => resolve());
+  });
+  return {
+    server,
+    port: (server.address() as AddressInfo).port,
+    close: () =>
+      new Promise<void>((resolve, reject) => {
+        server.close((err) => (err ? reject(err) : resolve()));
+        server.closeIdleConnections();
+      }),
+  };
+}

@@ -1,0 +1,82 @@
+// ioredis clients with metrics and a readiness check; producers fail fast, workers wait.
+import { Redis, type RedisOptions } from 'ioredis';
+import {
+  instrumentRedis,
+  type HealthRegistry,
+  type Logger,
+  type Metrics,
+} from '@securevault/observability';
+
+export interface RedisClientOptions {
+  url: string;
+  name: string;
+  logger: Logger;
+  metrics: Metrics;
+  /**
+   * 'producer': commands fail at once while disconnected (the API answers 503, never hangs);
+   * 'worker': BullMQ workers block on Redis and must retry forever (maxRetriesPerRequest null).
+   */
+  role: 'producer' | 'worker';
+}
+
+export function createRedis(options: RedisClientOptions): Redis {
+  const base: RedisOptions = {
+    connectionName: `securevault-${options.name}`,
+    connectTimeout: 5_000,
+    retryStrategy: (times) => Math.min(times * 200, 5_000),
+  };
+  const roleOptions: RedisOptions =
+    options.role === 'producer'
+      ? { enableOfflineQueue: false, maxRetriesPerRequest: 1 }
+      : { maxRetriesPerRequest: null };
+  const client = new Redis(options.url, { ...base, ...roleOptions });
+  instrumentRedis(client, options.name, options.metrics);
+  let lastError = '';
+  client.on('error', (err: Error) => {
+    // Log each distinct error once per outage instead of on every reconnect attempt.
+    if (err.message !== lastError)
+      options.logger.warn({ client: options.name, err: err.message }, 'redis error');
+    lastError = err.message;
+  });
+  client.on('ready', () => {
+    if (lastError) options.logger.info({ client: options.name }, 'redis reconnected');
+    lastError = '';
+  });
+  return client;
+}
+
+export function registerRedisHealth(health: HealthRegistry, name: string, client: Redis): void {
+  health.register(`redis:${name}`, async () => {
+    if (client.status !== 'ready') throw new Error(`redis ${client.status}`);
+    await client.ping();
+  });
+}
+
+/** Waits for the first connection so start-up fails loudly when Redis is unreachable. */
+export async function waitForRedis(client: Redis, timeoutMs = 10_000): Promise<void> {
+  if (client.status === 'ready') return;
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      cleanup();
+      reject(new Error(`redis not ready after ${timeoutMs} ms`));
+    }, timeoutMs);
+    const onReady = () => {
+      cleanup();
+      resolve();
+    };
+    const cleanup = () => {
+      clearTimeout(timer);
+      client.off('ready', onReady);
+    };
+    client.on('ready', onReady);
+  });
+}
+
+export async function closeRedis(client: Redis): Promise<void> {
+  if (client.status === 'end') return;
+  try {
+    await client.quit();
+  } catch {
+    client.disconnect();
+  }
+}

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Builds one service and writes its pruned production tree to <out-dir>: exactly what the image's
+# /app holds. The Dockerfile and charts/test/image.slow-test.ts (make test-images) both call it, so CI runs what ships.
+# Usage: scripts/build-service.sh <gateway|auth|audit|email-worker|ai-worker> <out-dir>
+set -euo pipefail
+
+service="${1:?usage: scripts/build-service.sh <service> <out-dir>}"
+out="${2:?usage: scripts/build-service.sh <service> <out-dir>}"
+case "$service" in
+  gateway | auth | audit | email-worker | ai-worker) ;;
+  *) echo "unknown service: $service" >&2; exit 2 ;;
+esac
+
+# The service and every workspace package it depends on ("..."), compiled to dist/.
+# No standard input and no prompts: a pnpm waiting on a question would hang a CI run silently.
+exec </dev/null
+export CI=true
+pnpm --filter "@securevault/${service}..." run build
+
+# --legacy: pnpm 10's default deploy needs inject-workspace-packages=true, which would change how
+# every workspace package is linked in development (copies instead of symlinks) and the lockfile.
+# Legacy deploy copies the workspace libs with their built dist/, which production imports
+# (their "default" export is ./dist/index.js; ./src is only for the securevault-source condition).
+pnpm deploy --legacy --prefer-offline --config.confirmModulesPurge=false --reporter=append-only \
+  --filter "@securevault/${service}" --prod "$out"
+
+# Fail the build, not the pod, if the output is missing what production runs.
+test -f "$out/dist/main.js" || { echo "missing $out/dist/main.js" >&2; exit 1; }
+for lib in "$out"/node_modules/@securevault/*/; do
+  test -f "$lib/dist/index.js" || { echo "missing ${lib}dist/index.js" >&2; exit 1; }
+done

@@ -1,0 +1,118 @@
+// Wires the ai-worker: Redis, the audit emitter, the OpenAI client and the BullMQ worker, each closed in reverse.
+import { Queue, type ConnectionOptions, type Worker } from 'bullmq';
+import OpenAI from 'openai';
+import { AiJob, QUEUES, WebhookEventJob } from '@securevault/contracts';
+import {
+  closeRedis,
+  createAuditEmitter,
+  createProducer,
+  createRedis,
+  createWorker,
+  registerQueueMetrics,
+  registerRedisHealth,
+  waitForRedis,
+  type Runtime,
+} from '@securevault/service-kit';
+import type { AiWorkerConfig } from './config.ts';
+import { createAiProcessor } from './processor.ts';
+
+export interface AiWorkerHandles {
+  worker: Worker;
+  openai: OpenAI;
+}
+
+export async function startAiWorker(
+  config: AiWorkerConfig,
+  runtime: Pick<Runtime, 'logger' | 'metrics' | 'health' | 'lifecycle'>,
+): Promise<AiWorkerHandles> {
+  const { logger, metrics, health, lifecycle } = runtime;
+
+  // BullMQ blocks on this one and must retry forever; stream writes and audit events fail fast instead.
+  const workerRedis = createRedis({
+    url: config.REDIS_URL,
+    name: 'worker',
+    logger,
+    metrics,
+    role: 'worker',
+  });
+  lifecycle.onStop('redis:worker', () => closeRedis(workerRedis));
+  const producerRedis = createRedis({
+    url: config.REDIS_URL,
+    name: 'producer',
+    logger,
+    metrics,
+    role: 'producer',
+  });
+  lifecycle.onStop('redis:producer', () => closeRedis(producerRedis));
+  registerRedisHealth(health, 'worker', workerRedis);
+  registerRedisHealth(health, 'producer', producerRedis);
+  await Promise.all([waitForRedis(workerRedis), waitForRedis(producerRedis)]);
+
+  const audit = createAuditEmitter({
+    source: 'ai-worker',
+    connection: producerRedis,
+    prefix: config.QUEUE_PREFIX,
+    logger,
+    metrics,
+  });
+  lifecycle.onStop('audit-producer', () => audit.close());
+
+  const openai = new OpenAI({
+    baseURL: config.OPENAI_BASE_URL,
+    apiKey: config.OPENAI_API_KEY,
+    timeout: config.AI_TIMEOUT_MS,
+    maxRetries: config.OPENAI_MAX_RETRIES,
+  });
+
+  const aiQueue = new Queue(QUEUES.ai, {
+    connection: producerRedis as ConnectionOptions,
+    prefix: config.QUEUE_PREFIX,
+  });
+  aiQueue.on('error', () => {});
+  const webhookEvents = createProducer({
+    queue: QUEUES.webhook,
+    schema: WebhookEventJob,
+    connection: producerRedis,
+    prefix: config.QUEUE_PREFIX,
+  });
+  registerQueueMetrics(metrics, [aiQueue]);
+  lifecycle.onStop('queue-metrics', async () => {
+    await Promise.all([aiQueue.close(), webhookEvents.close()]);
+  });
+
+  const worker = createWorker({
+    queue: QUEUES.ai,
+    schema: AiJob,
+    processor: createAiProcessor({
+      openai,
+      redis: producerRedis,
+      prefix: config.QUEUE_PREFIX,
+      models: config.AI_MODELS,
+      timeoutMs: config.AI_TIMEOUT_MS,
+      streamTtlSeconds: config.AI_STREAM_TTL_SECONDS,
+      cancelPollMs: config.AI_CANCEL_POLL_MS,
+      cacheTtlSeconds: config.AI_CACHE_TTL_SECONDS,
+      async notify(job, usage) {
+        // The generation id doubles as the event id: a retried job queues the same event once.
+        await webhookEvents.add({
+          id: job.id,
+          event: 'ai.completed',
+          ownerId: job.ownerId,
+          payload: { generationId: job.id, model: job.model, usage },
+          occurredAt: new Date().toISOString(),
+        });
+      },
+      logger,
+      metrics,
+      audit,
+    }),
+    connection: workerRedis,
+    prefix: config.QUEUE_PREFIX,
+    concurrency: config.AI_CONCURRENCY,
+    logger,
+    metrics,
+  });
+  // Closed first: in-flight generations finish before the stream's Redis client goes.
+  lifecycle.onStop('worker', () => worker.close());
+  return { worker, openai };
+}

@@ -1,0 +1,81 @@
+// The auth service's entrypoint: config, telemetry first, then dependencies, HTTP, and shutdown.
+import { exitOnStartupError, startTelemetry } from '@securevault/observability';
+import type { Database } from './db/database.ts';
+
+async function main(): Promise<void> {
+  // First, before config (which loads service-kit) imports express, pg and ioredis: their instrumentations must patch them.
+  const telemetry = await startTelemetry('auth');
+  const { loadAuthConfig } = await import('./config.ts');
+  const config = loadAuthConfig();
+  const kit = await import('@securevault/service-kit');
+  const { createApp } = await import('./app.ts');
+
+  const runtime = await kit.createRuntime('auth', config, { telemetry });
+  const { logger, metrics, health, lifecycle } = runtime;
+
+  const redis = kit.createRedis({
+    url: config.REDIS_URL,
+    name: 'auth',
+    logger,
+    metrics,
+    role: 'producer',
+  });
+  lifecycle.onStop('redis', () => kit.closeRedis(redis));
+  kit.registerRedisHealth(health, 'auth', redis);
+  // Audit events go through Redis: "ready" should mean they can be queued.
+  await kit.waitForRedis(redis);
+
+  const database = kit.createDatabase<Database>({
+    url: config.DATABASE_URL,
+    logger,
+    metrics,
+    max: config.DB_POOL_MAX,
+    applicationName: 'securevault-auth',
+  });
+  lifecycle.onStop('database', () => database.close());
+  kit.registerDatabaseHealth(health, database.db);
+
+  const audit = kit.createAuditEmitter({
+    source: 'auth',
+    connection: redis,
+    prefix: config.QUEUE_PREFIX,
+    logger,
+    metrics,
+  });
+  lifecycle.onStop('audit-queue', () => audit.close());
+
+  const { createRevocations } = await import('./revocations.ts');
+  const revocations = createRevocations({ redis, prefix: config.QUEUE_PREFIX, logger });
+  // A mounted secret file is re-read every 5 minutes: rotation needs no restart (docs/security.md).
+  const secretPath = process.env.SESSION_SECRET_FILE;
+  const secretFile = secretPath
+    ? new kit.SecretFile(secretPath, { name: 'SESSION_SECRET', logger, metrics })
+    : undefined;
+  const app = createApp({
+    config,
+    db: database.db,
+    audit,
+    revocations,
+    logger,
+    metrics,
+    ...(secretFile
+      ? { secrets: () => ({ current: secretFile.get(), previous: secretFile.previous }) }
+      : {}),
+  });
+  const { startSessionSweeper } = await import('./session-sweeper.ts');
+  const sweeper = startSessionSweeper({
+    db: database.db,
+    audit,
+    idleSeconds: config.SESSION_IDLE_SECONDS,
+    intervalMs: 60_000,
+    logger,
+  });
+  lifecycle.onStop('session-sweeper', () => sweeper.stop());
+
+  const server = await kit.listen(app, config.PORT);
+  lifecycle.onStop('http', () => server.close());
+
+  logger.info({ port: server.port, managementPort: runtime.managementPort }, 'auth ready');
+}
+
+main().catch((err: unknown) => exitOnStartupError('auth', err));

@@ -1,0 +1,104 @@
+// Configuration: real loadConfig over plain env objects; the last test starts main.ts as a real process.
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ConfigError } from '@securevault/service-kit';
+import { domainOf, withoutAddresses } from '../src/address.ts';
+import { loadEmailWorkerConfig } from '../src/config.ts';
+
+const base = {
+  SMTP_URL: 'smtp://mailer:hunter2pass@mail.internal:587',
+  SMTP_FROM: 'SecureVault <no-reply@example.com>',
+};
+
+function configError(env: Record<string, string>): ConfigError {
+  try {
+    loadEmailWorkerConfig(env);
+  } catch (err) {
+    assert.ok(err instanceof ConfigError);
+    return err;
+  }
+  assert.fail('expected a ConfigError');
+}
+
+describe('email-worker config', () => {
+  it('applies the defaults', () => {
+    const config = loadEmailWorkerConfig(base);
+    assert.equal(config.EMAIL_CONCURRENCY, 10);
+    assert.equal(config.SMTP_POOL_MAX_CONNECTIONS, 5);
+    assert.equal(config.SMTP_TIMEOUT_MS, 30_000);
+    assert.equal(config.QUEUE_PREFIX, 'sv');
+    assert.ok(Object.isFrozen(config));
+  });
+
+  it('names a missing SMTP_URL and SMTP_FROM', () => {
+    const err = configError({});
+    assert.deepEqual(err.variables.sort(), ['SMTP_FROM', 'SMTP_URL']);
+    assert.match(err.message, /SMTP_URL: is required/);
+  });
+
+  it('never echoes a bad value, even one holding a password', () => {
+    const err = configError({ ...base, SMTP_URL: 'http://mailer:hunter2pass@mail.internal' });
+    assert.deepEqual(err.variables, ['SMTP_URL']);
+    assert.ok(!err.message.includes('hunter2pass'));
+    assert.ok(!err.message.includes('mail.internal'));
+  });
+
+  it('refuses a From without a domain', () => {
+    const err = configError({ ...base, SMTP_FROM: 'SecureVault' });
+    assert.deepEqual(err.variables, ['SMTP_FROM']);
+  });
+
+  it('reads SMTP_URL from SMTP_URL_FILE', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'email-worker-'));
+    writeFileSync(join(dir, 'smtp-url'), 'smtps://mailer:s3cret@mail.internal:465\n');
+    const config = loadEmailWorkerConfig({
+      SMTP_FROM: base.SMTP_FROM,
+      SMTP_URL_FILE: join(dir, 'smtp-url'),
+    });
+    assert.equal(config.SMTP_URL, 'smtps://mailer:s3cret@mail.internal:465');
+  });
+});
+
+describe('address helpers', () => {
+  it('finds the domain of a From value', () => {
+    assert.equal(domainOf('SecureVault <No-Reply@Example.COM>'), 'example.com');
+    assert.equal(domainOf('no-reply@mail.example.org'), 'mail.example.org');
+    assert.equal(domainOf('no address here'), undefined);
+  });
+
+  it('removes addresses from SMTP replies', () => {
+    assert.equal(
+      withoutAddresses(
+        "Can't send mail - all recipients were rejected: 550 <bob@example.com> unknown",
+      ),
+      "Can't send mail - all recipients were rejected: 550 <[address]> unknown",
+    );
+  });
+});
+
+describe('email-worker main.ts', () => {
+  it('exits 1 naming the variable when SMTP_URL is missing', async () => {
+    const { code, stderr } = await run({ SMTP_FROM: base.SMTP_FROM });
+    assert.equal(code, 1);
+    assert.match(stderr, /SMTP_URL: is required/);
+  });
+});
+
+async function run(env: Record<string, string>): Promise<{ code: number | null; stderr: string }> {
+  const child = spawn(
+    process.execPath,
+    ['--conditions=securevault-source', new URL('../src/main.ts', import.meta.url).pathname],
+    {
+      env: { PATH: process.env.PATH ?? '', MANAGEMENT_PORT: '0', ...env },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    },
+  );
+  let stderr = '';
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+  return { code, stderr };
+}
