@@ -35,6 +35,19 @@ function asSmtpError(err: unknown): SmtpError {
   return { message: String(err) };
 }
 
+/**
+ * Starts the reason of an attempt that failed before any SMTP conversation began, or after a
+ * definite refusal it could not record (Redis lost). BullMQ keeps the reason on the job, so the
+ * next attempt knows the send record's "sending" from that attempt does not mean the server may
+ * hold the message.
+ */
+export const NOT_SENT_MARK = '[not sent] ';
+
+function notSent(err: unknown): Error {
+  const message = err instanceof Error ? err.message : String(err);
+  return new Error(NOT_SENT_MARK + withoutAddresses(message), { cause: err });
+}
+
 /** 5xx replies mean the server will never take this message; everything else may pass later. */
 export function isPermanent(err: SmtpError): boolean {
   return typeof err.responseCode === 'number' && err.responseCode >= 500;
@@ -89,7 +102,20 @@ export function createEmailProcessor(deps: EmailProcessorDeps) {
     }
 
     // The send record is what makes delivery at most once per id: BullMQ alone is at least once.
-    const claim = await deps.store.claim(job.id, messageId, attempt);
+    // A previous attempt that failed before talking to the server leaves a claim it may retake.
+    const previous = bullJob.attemptsMade;
+    const retakable =
+      previous > 0 && bullJob.failedReason?.startsWith(NOT_SENT_MARK) === true
+        ? previous
+        : undefined;
+    let claim: Awaited<ReturnType<DeliveryStore['claim']>>;
+    try {
+      claim = await deps.store.claim(job.id, messageId, attempt, retakable);
+    } catch (err) {
+      // Redis answered nothing (or the answer was lost): whatever the record says, no SMTP
+      // conversation began.
+      throw notSent(err);
+    }
     if (claim.kind === 'sent') {
       deps.logger.info({ jobId: job.id, attempt }, 'email already sent; not sending again');
       // The earlier attempt may have died before queuing its event; the event id deduplicates.
@@ -116,7 +142,11 @@ export function createEmailProcessor(deps: EmailProcessorDeps) {
       );
       return result;
     }
-    await deps.store.history(job.id, { status: 'sending', attempt });
+    try {
+      await deps.store.history(job.id, { status: 'sending', attempt });
+    } catch (err) {
+      throw notSent(err);
+    }
 
     let info: Awaited<ReturnType<SmtpTransport['sendMail']>>;
     try {
@@ -142,7 +172,13 @@ export function createEmailProcessor(deps: EmailProcessorDeps) {
       const final = permanent || attempt >= (bullJob.opts.attempts ?? 1);
       const reason = withoutAddresses(err.message);
       // A definite answer from the server: nothing was accepted, so a later attempt may send.
-      await deps.store.release(job.id);
+      try {
+        await deps.store.release(job.id);
+      } catch (storeErr) {
+        // The record still says "sending"; the mark on this failure lets the next attempt retake it.
+        const detail = storeErr instanceof Error ? storeErr.message : String(storeErr);
+        throw notSent(new Error(`${err.message} (not recorded: ${detail})`, { cause: caught }));
+      }
       failed.inc({ kind: permanent ? 'permanent' : 'transient' });
       deps.logger.warn(
         {

@@ -15,15 +15,26 @@ export type ClaimOutcome =
 const CLAIM = `
 local state = redis.call('HGET', KEYS[1], 'state')
 if state == 'sent' then return {'sent', redis.call('HGET', KEYS[1], 'result')} end
-if state == 'sending' then return {'unknown', redis.call('HGET', KEYS[1], 'at')} end
+if state == 'sending' and (ARGV[5] == '' or redis.call('HGET', KEYS[1], 'attempt') ~= ARGV[5]) then
+  return {'unknown', redis.call('HGET', KEYS[1], 'at')}
+end
 redis.call('HSET', KEYS[1], 'state', 'sending', 'at', ARGV[1], 'messageId', ARGV[2], 'attempt', ARGV[3])
 redis.call('EXPIRE', KEYS[1], ARGV[4])
 return {'claimed', ''}
 `;
 
 export interface DeliveryStore {
-  /** Marks the message as being sent, unless an earlier attempt sent it or may have. */
-  claim(emailId: string, messageId: string, attempt: number): Promise<ClaimOutcome>;
+  /**
+   * Marks the message as being sent, unless an earlier attempt sent it or may have.
+   * `retakeFrom`: an earlier attempt known to have failed before its SMTP conversation began;
+   * its "sending" record is taken over instead of being reported as unknown.
+   */
+  claim(
+    emailId: string,
+    messageId: string,
+    attempt: number,
+    retakeFrom?: number,
+  ): Promise<ClaimOutcome>;
   /** The server answered 250: never send this id again. */
   markSent(emailId: string, result: EmailResult): Promise<void>;
   /** The conversation failed with a definite answer: a later attempt may send. */
@@ -38,7 +49,7 @@ export function createDeliveryStore(redis: Redis, prefix: string): DeliveryStore
   const record = (id: string) => deliveryKeys.sendRecord(prefix, id);
   const ttl = String(RECORD_TTL_SECONDS);
   return {
-    async claim(emailId, messageId, attempt) {
+    async claim(emailId, messageId, attempt, retakeFrom) {
       const [kind, value] = (await redis.eval(
         CLAIM,
         1,
@@ -47,6 +58,7 @@ export function createDeliveryStore(redis: Redis, prefix: string): DeliveryStore
         messageId,
         String(attempt),
         ttl,
+        retakeFrom === undefined ? '' : String(retakeFrom),
       )) as [string, string | null];
       if (kind === 'sent') return { kind, result: JSON.parse(value ?? '{}') as EmailResult };
       if (kind === 'unknown') return { kind, since: value ?? '' };

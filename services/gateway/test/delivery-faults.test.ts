@@ -216,6 +216,9 @@ describe('email delivery under faults', () => {
       REDIS_URL: redis.url,
       QUEUE_PREFIX: gw.prefix,
       SMTP_URL: sink.url,
+      // A job moved to active just as the connection dropped has no live worker behind it: the
+      // stall check gives it back after one lock period (production 30 s, here 2 s).
+      EMAIL_LOCK_DURATION_MS: '2000',
     });
     const acknowledged: string[] = [];
     let refused = 0;
@@ -255,7 +258,21 @@ describe('email delivery under faults', () => {
             : undefined,
         30_000,
         'every acknowledged email to arrive',
-      );
+      ).catch(async (err: unknown) => {
+        // Say where each missing email stands, so a lost job can be told from a slow one.
+        const missing = acknowledged.filter(
+          (id) => !sink.messages.some((m) => m.messageId === `<${id}@securevault.test>`),
+        );
+        const states = await Promise.all(
+          missing.map(async (id) => {
+            const job = await gw.emailQueue.getJob(id);
+            return `${id}: ${await gw.emailQueue.getJobState(id)} attempts ${job?.attemptsMade} ${job?.failedReason ?? ''}`;
+          }),
+        );
+        throw new Error(
+          `${String(err)}; missing ${states.join('; ')}; worker log tail ${worker.logs.slice(-8).join(' | ')}`,
+        );
+      });
       for (const id of acknowledged) {
         assert.equal(
           sink.messages.filter((m) => m.messageId === `<${id}@securevault.test>`).length,
