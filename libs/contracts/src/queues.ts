@@ -20,3 +20,14 @@ export const JOB_NAMES = {
 export function generationStreamKey(prefix: string, generationId: string): string {
   return `${prefix}:gen:${generationId}:stream`;
 }
+
+/**
+ * The backoff of jobs whose failures may say when to come back (a provider's 429 or 503 with
+ * `Retry-After`): exponential with jitter, but never sooner than the error's `retryAfterMs`.
+ * Every worker built by service-kit's createWorker knows this strategy.
+ */
+export const RETRY_AFTER_BACKOFF = {
+  type: 'retry-after',
+  delay: 1_000,
+  jitter: 0.5,
+} as const;

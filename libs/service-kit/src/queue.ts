@@ -9,7 +9,7 @@ import {
 } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { z } from 'zod';
-import { JOB_NAMES, type QueueName } from '@securevault/contracts';
+import { JOB_NAMES, RETRY_AFTER_BACKOFF, type QueueName } from '@securevault/contracts';
 import {
   injectTraceContext,
   runInJobSpan,
@@ -19,6 +19,29 @@ import {
   type TraceCarrier,
 } from '@securevault/observability';
 import { AppError } from './errors.ts';
+
+/**
+ * BullMQ's custom backoff for `RETRY_AFTER_BACKOFF` jobs: the exponential delay with jitter of the
+ * job's own backoff options, raised to the `retryAfterMs` the failure carries (a provider's
+ * Retry-After). Other custom types are a wiring mistake: the job fails instead of spinning.
+ */
+export function retryAfterBackoff(
+  attemptsMade: number,
+  type: string | undefined,
+  err: Error | undefined,
+  job: { opts: { backoff?: number | { delay?: number; jitter?: number } } } | undefined,
+): number {
+  if (type !== RETRY_AFTER_BACKOFF.type) return -1;
+  const options = typeof job?.opts.backoff === 'object' ? job.opts.backoff : {};
+  const base = options.delay ?? RETRY_AFTER_BACKOFF.delay;
+  const jitter = Math.min(Math.max(options.jitter ?? RETRY_AFTER_BACKOFF.jitter, 0), 1);
+  const max = Math.round(base * 2 ** Math.max(attemptsMade - 1, 0));
+  const exponential = Math.floor(max * (1 - jitter) + Math.random() * max * jitter);
+  const retryAfter = (err as { retryAfterMs?: unknown } | undefined)?.retryAfterMs;
+  return typeof retryAfter === 'number' && Number.isFinite(retryAfter) && retryAfter > exponential
+    ? Math.ceil(retryAfter)
+    : exponential;
+}
 
 /** Retries with exponential backoff and jitter; failed jobs are kept for inspection and replay. */
 export const DEFAULT_JOB_OPTIONS: JobsOptions = {
@@ -137,6 +160,7 @@ export function createWorker<S extends z.ZodType, R>(options: WorkerOptions<S, R
       stalledInterval: options.lockDurationMs ?? 30_000,
       lockDuration: options.lockDurationMs ?? 30_000,
       maxStalledCount: 2,
+      settings: { backoffStrategy: retryAfterBackoff },
     },
   );
   worker.on('completed', (job) => {

@@ -4,7 +4,13 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { AuditEvent, EmailJob, JOB_NAMES, QUEUES } from '@securevault/contracts';
+import {
+  AuditEvent,
+  EmailJob,
+  JOB_NAMES,
+  QUEUES,
+  RETRY_AFTER_BACKOFF,
+} from '@securevault/contracts';
 import { Metrics, createLogger } from '@securevault/observability';
 import { uniquePrefix, cleanupRedisPrefix } from '@securevault/testing';
 import {
@@ -16,6 +22,7 @@ import {
   createWorker,
   registerQueueMetrics,
   registerRedisHealth,
+  retryAfterBackoff,
   waitForRedis,
 } from '../src/index.ts';
 import { HealthRegistry } from '@securevault/observability';
@@ -227,5 +234,97 @@ describe('createAuditEmitter', () => {
     assert.match(await metrics.text(), /audit_emit_failures_total 1/);
     await failing.close().catch(() => undefined);
     await closeRedis(dead);
+  });
+});
+
+describe('retryAfterBackoff', () => {
+  const job = { opts: { backoff: { ...RETRY_AFTER_BACKOFF, delay: 100, jitter: 0 } } };
+  const withWait = (ms: unknown) => Object.assign(new Error('429'), { retryAfterMs: ms });
+
+  it('is exponential without a Retry-After, and never below one when there is', () => {
+    assert.equal(retryAfterBackoff(1, 'retry-after', new Error('x'), job), 100);
+    assert.equal(retryAfterBackoff(3, 'retry-after', new Error('x'), job), 400);
+    assert.equal(retryAfterBackoff(1, 'retry-after', withWait(2_500), job), 2_500);
+    // The exponential step is longer than the provider asked: keep it.
+    assert.equal(retryAfterBackoff(6, 'retry-after', withWait(50), job), 3_200);
+    assert.equal(retryAfterBackoff(1, 'retry-after', withWait('soon'), job), 100);
+  });
+
+  it('keeps the jitter inside the exponential step', () => {
+    const jittered = { opts: { backoff: { ...RETRY_AFTER_BACKOFF, delay: 1_000 } } };
+    for (let i = 0; i < 50; i++) {
+      const d = retryAfterBackoff(2, 'retry-after', undefined, jittered);
+      assert.ok(d >= 1_000 && d <= 2_000, String(d));
+    }
+  });
+
+  it('fails a job whose backoff type nobody knows instead of guessing', () => {
+    assert.equal(retryAfterBackoff(1, 'linear', new Error('x'), job), -1);
+  });
+
+  it('is what a worker from createWorker uses: a retry waits for the error’s Retry-After', async () => {
+    const prefix = uniquePrefix('retry-after');
+    const logger = createLogger({ service: 'test', level: 'silent' });
+    const metrics = new Metrics('email-worker', { defaultMetrics: false });
+    const connection = createRedis({ url: REDIS_URL, name: 'w', logger, metrics, role: 'worker' });
+    const producerRedis = createRedis({
+      url: REDIS_URL,
+      name: 'p',
+      logger,
+      metrics,
+      role: 'producer',
+    });
+    await Promise.all([waitForRedis(connection), waitForRedis(producerRedis)]);
+    const producer = createProducer({
+      queue: QUEUES.email,
+      schema: EmailJob,
+      connection: producerRedis,
+      prefix,
+    });
+    let calls = 0;
+    const worker = createWorker({
+      queue: QUEUES.email,
+      schema: EmailJob,
+      connection,
+      prefix,
+      logger,
+      metrics,
+      processor: () => {
+        calls++;
+        return Promise.reject(
+          Object.assign(new Error('come back later'), { retryAfterMs: 3_600_000 }),
+        );
+      },
+    });
+    try {
+      const id = randomUUID();
+      await producer.add(
+        {
+          id,
+          ownerId: randomUUID(),
+          to: 'a@customer.test',
+          subject: 's',
+          text: 't',
+          queuedAt: new Date().toISOString(),
+        },
+        { attempts: 3, backoff: { ...RETRY_AFTER_BACKOFF, delay: 10 } },
+      );
+      const deadline = Date.now() + 10_000;
+      while ((await producer.queue.getJobState(id)) !== 'delayed' && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      const job = await producer.queue.getJob(id);
+      assert.equal(await producer.queue.getJobState(id), 'delayed');
+      assert.equal(job?.attemptsMade, 1);
+      assert.equal(calls, 1);
+      // Scheduled an hour after the failure, not after the job's 10 ms backoff.
+      assert.ok((job?.delay ?? 0) >= 3_600_000, `delay ${job?.delay}`);
+    } finally {
+      await worker.close();
+      await producer.close();
+      await connection.quit();
+      await producerRedis.quit();
+      await cleanupRedisPrefix(REDIS_URL, prefix);
+    }
   });
 });

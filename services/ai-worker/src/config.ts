@@ -24,6 +24,9 @@ export const aiEnv = {
   AI_TIMEOUT_MS: z.coerce.number().int().min(100).max(600_000).default(30_000),
   // The SDK's own retries, kept small: BullMQ retries the whole job with backoff as well.
   OPENAI_MAX_RETRIES: z.coerce.number().int().min(0).max(10).default(1),
+  // The longest provider Retry-After (429/503) a job waits before its next attempt; a provider
+  // asking for more fails the generation at once instead of retrying too early.
+  AI_RETRY_AFTER_MAX_MS: z.coerce.number().int().min(0).max(3_600_000).default(60_000),
   AI_CONCURRENCY: z.coerce.number().int().min(1).max(1000).default(5),
   // How often a running generation looks for its owner's cancel (DELETE /api/generations/:id).
   AI_CANCEL_POLL_MS: z.coerce.number().int().min(20).max(10_000).default(250),

@@ -27,6 +27,8 @@ export interface AiProcessorDeps {
   cancelPollMs?: number;
   /** identical model, prompt and limit within this many seconds reuse the stored text; 0 = off */
   cacheTtlSeconds?: number;
+  /** the longest provider Retry-After a job waits for; a longer one fails the job (default 60 s) */
+  maxRetryAfterMs?: number;
   /** puts an `ai.completed` event on the `webhook` queue for the owner's endpoints */
   notify?: (job: AiJob, usage: TokenUsage) => Promise<void>;
   logger: Logger;
@@ -38,12 +40,37 @@ export interface AiProcessorDeps {
 export class GenerationError extends Error {
   readonly code: ErrorCode;
   readonly retryable: boolean;
-  constructor(code: ErrorCode, message: string, retryable: boolean, options?: ErrorOptions) {
+  /** the provider's Retry-After: BullMQ's retry-after backoff waits at least this long */
+  readonly retryAfterMs: number | undefined;
+  constructor(
+    code: ErrorCode,
+    message: string,
+    retryable: boolean,
+    options?: ErrorOptions & { retryAfterMs?: number | undefined },
+  ) {
     super(message, options);
     this.name = 'GenerationError';
     this.code = code;
     this.retryable = retryable;
+    this.retryAfterMs = options?.retryAfterMs;
   }
+}
+
+/**
+ * When the provider said to come back: `retry-after-ms` (OpenAI's), else `Retry-After` in seconds
+ * or as an HTTP date. Undefined when absent or unreadable.
+ */
+export function retryAfterMs(
+  headers: { get(name: string): string | null } | undefined,
+  now = Date.now(),
+): number | undefined {
+  const ms = Number(headers?.get('retry-after-ms') ?? Number.NaN);
+  if (Number.isFinite(ms) && ms >= 0) return ms;
+  const value = headers?.get('retry-after')?.trim();
+  if (!value) return undefined;
+  if (/^\d+(\.\d+)?$/.test(value)) return Number(value) * 1000;
+  const at = Date.parse(value);
+  return Number.isNaN(at) ? undefined : Math.max(at - now, 0);
 }
 
 const STREAM_MAXLEN = '10000';
@@ -57,6 +84,31 @@ function cacheKey(prefix: string, job: AiJob): string {
     .update(JSON.stringify([job.model, job.maxTokens, job.prompt]))
     .digest('hex');
   return `${prefix}:ai:cache:${h}`;
+}
+
+/**
+ * A fetch for the openai SDK that keeps its own retries short. The SDK sleeps for whatever a
+ * Retry-After says while holding the job (its lock, a concurrency slot); a pause longer than
+ * `maxInlineWaitMs` is answered with `x-should-retry: false` so the SDK hands the error back, and
+ * the job's retry-after backoff waits instead, as a delayed job that holds nothing.
+ */
+export function shortRetryFetch(
+  maxInlineWaitMs: number,
+  inner: typeof fetch = fetch,
+): typeof fetch {
+  return async (input, init) => {
+    const response = await inner(input, init);
+    if (response.ok) return response;
+    const wait = retryAfterMs(response.headers);
+    if (wait === undefined || wait <= maxInlineWaitMs) return response;
+    const headers = new Headers(response.headers);
+    headers.set('x-should-retry', 'false');
+    return new Response(response.body, {
+      status: response.status,
+      statusText: response.statusText,
+      headers,
+    });
+  };
 }
 
 /** Sorts a provider failure into retry (429, 5xx, network, timeouts) or give up (other 4xx). */
@@ -74,12 +126,13 @@ export function classify(err: unknown, stalled = false): GenerationError {
   }
   if (err instanceof OpenAI.APIError) {
     const status = err.status as number | undefined;
+    const wait = retryAfterMs(err.headers as { get(name: string): string | null } | undefined);
     if (status === 429) {
       return new GenerationError(
         'RATE_LIMITED',
         'the AI provider is rate limiting us (429)',
         true,
-        { cause: err },
+        { cause: err, retryAfterMs: wait },
       );
     }
     // No status: an error event inside an already started stream, which a new attempt may not hit.
@@ -88,9 +141,7 @@ export function classify(err: unknown, stalled = false): GenerationError {
         'BAD_GATEWAY',
         `the AI provider failed (${status ?? 'stream error'})`,
         true,
-        {
-          cause: err,
-        },
+        { cause: err, retryAfterMs: wait },
       );
     }
     if ([400, 404, 413, 422].includes(status)) {
@@ -310,7 +361,12 @@ export function createAiProcessor(deps: AiProcessorDeps) {
       const err = isCancel
         ? new GenerationError('CONFLICT', CANCELLED_REASON, false)
         : classify(caught);
-      const final = isCancel || !err.retryable || attempt >= (bullJob.opts.attempts ?? 1);
+      // A provider asking for a longer pause than we may wait ends the job now, visibly, rather
+      // than retrying sooner than it allows.
+      const waitTooLong =
+        err.retryAfterMs !== undefined && err.retryAfterMs > (deps.maxRetryAfterMs ?? 60_000);
+      const final =
+        isCancel || !err.retryable || waitTooLong || attempt >= (bullJob.opts.attempts ?? 1);
       const status: number | undefined =
         err.cause instanceof OpenAI.APIError ? (err.cause.status as number | undefined) : undefined;
       // Tokens spent before the stop are real: the provider's count when it came, else one per
@@ -376,6 +432,11 @@ export function createAiProcessor(deps: AiProcessorDeps) {
         });
       }
       if (isCancel || !err.retryable) throw new UnrecoverableError(err.message);
+      if (waitTooLong) {
+        throw new UnrecoverableError(
+          `${err.message}; it asked to wait ${Math.ceil((err.retryAfterMs ?? 0) / 1000)} s, more than the ${Math.ceil((deps.maxRetryAfterMs ?? 60_000) / 1000)} s allowed`,
+        );
+      }
       throw err;
     }
   };

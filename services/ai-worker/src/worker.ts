@@ -14,7 +14,10 @@ import {
   type Runtime,
 } from '@securevault/service-kit';
 import type { AiWorkerConfig } from './config.ts';
-import { createAiProcessor } from './processor.ts';
+import { createAiProcessor, shortRetryFetch } from './processor.ts';
+
+/** the longest Retry-After the SDK's own retry may sleep through inside an attempt */
+const SDK_MAX_INLINE_WAIT_MS = 5_000;
 
 export interface AiWorkerHandles {
   worker: Worker;
@@ -62,6 +65,8 @@ export async function startAiWorker(
     apiKey: config.OPENAI_API_KEY,
     timeout: config.AI_TIMEOUT_MS,
     maxRetries: config.OPENAI_MAX_RETRIES,
+    // Provider pauses longer than a few seconds are waited out by the job's backoff, not in here.
+    fetch: shortRetryFetch(Math.min(SDK_MAX_INLINE_WAIT_MS, config.AI_TIMEOUT_MS)),
   });
 
   const aiQueue = new Queue(QUEUES.ai, {
@@ -92,6 +97,7 @@ export async function startAiWorker(
       streamTtlSeconds: config.AI_STREAM_TTL_SECONDS,
       cancelPollMs: config.AI_CANCEL_POLL_MS,
       cacheTtlSeconds: config.AI_CACHE_TTL_SECONDS,
+      maxRetryAfterMs: config.AI_RETRY_AFTER_MAX_MS,
       async notify(job, usage) {
         // The generation id doubles as the event id: a retried job queues the same event once.
         await webhookEvents.add({

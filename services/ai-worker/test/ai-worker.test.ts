@@ -3,7 +3,12 @@
 import { after, before, beforeEach, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { AiResult, JOB_NAMES, generationStreamKey } from '@securevault/contracts';
+import {
+  AiResult,
+  JOB_NAMES,
+  RETRY_AFTER_BACKOFF,
+  generationStreamKey,
+} from '@securevault/contracts';
 import {
   freePort,
   startModelStandin,
@@ -159,6 +164,48 @@ describe('ai-worker against an OpenAI-compatible provider', () => {
       events.map((e) => e.action),
       ['ai.completed'],
     );
+  });
+
+  it('waits for the provider’s Retry-After before the next attempt, then completes', async () => {
+    // The SDK's single retry honours the first 429's Retry-After and meets the second; the job's
+    // retry-after backoff then puts attempt 2 at least as far out as the provider asked.
+    model.setFailures({ status: 429, times: 2, retryAfter: '1' });
+    const job = aiJob({ maxTokens: 3 });
+    await h.producer.add(job, { attempts: 3, backoff: { ...RETRY_AFTER_BACKOFF, delay: 10 } });
+    const retrying = await waitForState(h.aiQueue, job.id, ['delayed', 'completed', 'failed']);
+    assert.equal(await retrying.getState(), 'delayed');
+    assert.equal(retrying.attemptsMade, 1);
+    assert.ok(retrying.delay >= 1_000, `delay ${retrying.delay}`);
+    const done = await waitForState(h.aiQueue, job.id, ['completed', 'failed'], 15_000);
+    assert.equal(await done.getState(), 'completed');
+    assert.equal(done.attemptsMade, 2);
+  });
+
+  it('leaves a pause of more than a few seconds to the job’s backoff, holding no worker slot', async () => {
+    model.setFailures({ status: 429, times: 1, retryAfter: '10' });
+    const before = model.requests.length;
+    const job = aiJob();
+    await h.producer.add(job, { attempts: 3, backoff: { ...RETRY_AFTER_BACKOFF, delay: 10 } });
+    const retrying = await waitForState(h.aiQueue, job.id, ['delayed', 'failed']);
+    assert.equal(await retrying.getState(), 'delayed');
+    assert.equal(model.requests.length - before, 1, 'the SDK did not sleep and retry in place');
+    assert.ok(retrying.delay >= 10_000, `delay ${retrying.delay}`);
+    await retrying.remove();
+  });
+
+  it('fails at once when the provider asks for a longer pause than allowed', async () => {
+    // 120 s is past AI_RETRY_AFTER_MAX_MS (60 s): the generation fails now, visibly, rather than
+    // retrying sooner than the provider allows.
+    model.setFailures({ status: 429, times: 2, retryAfter: '120' });
+    const before = model.requests.length;
+    const job = aiJob();
+    await h.producer.add(job, { attempts: 3, backoff: { ...RETRY_AFTER_BACKOFF, delay: 10 } });
+    const failed = await waitForState(h.aiQueue, job.id, ['failed'], 15_000);
+    assert.equal(failed.attemptsMade, 1);
+    assert.equal(model.requests.length - before, 1);
+    assert.match(failed.failedReason, /429.*asked to wait 120 s, more than the 60 s allowed/);
+    const entries = await h.stream(job.id);
+    assert.equal(entries.at(-1)?.fields.code, 'RATE_LIMITED');
   });
 
   it('gives up at once on a 400 from the provider and says so in the stream', async () => {

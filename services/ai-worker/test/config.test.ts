@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import OpenAI from 'openai';
 import { ConfigError } from '@securevault/service-kit';
 import { loadAiWorkerConfig } from '../src/config.ts';
-import { classify } from '../src/processor.ts';
+import { classify, retryAfterMs } from '../src/processor.ts';
 
 const KEY = 'sk-live-do-not-echo-me-0123456789';
 
@@ -107,6 +107,33 @@ describe('provider error classification', () => {
       assert.ok(!classified.message.includes('bad key'), 'never the provider text');
     });
   }
+});
+
+describe('retryAfterMs', () => {
+  const h = (values: Record<string, string>) => new Headers(values);
+  const now = Date.parse('2026-11-21T10:00:00Z');
+  it('reads retry-after-ms, Retry-After seconds and HTTP dates', () => {
+    assert.equal(retryAfterMs(h({ 'retry-after-ms': '1500', 'retry-after': '9' }), now), 1500);
+    assert.equal(retryAfterMs(h({ 'retry-after': '2' }), now), 2000);
+    assert.equal(retryAfterMs(h({ 'retry-after': '0.5' }), now), 500);
+    assert.equal(retryAfterMs(h({ 'retry-after': 'Sat, 21 Nov 2026 10:00:30 GMT' }), now), 30_000);
+    assert.equal(retryAfterMs(h({ 'retry-after': 'Sat, 21 Nov 2026 09:00:00 GMT' }), now), 0);
+  });
+  it('is undefined when absent or unreadable', () => {
+    assert.equal(retryAfterMs(undefined), undefined);
+    assert.equal(retryAfterMs(h({})), undefined);
+    assert.equal(retryAfterMs(h({ 'retry-after': 'later' })), undefined);
+    assert.equal(retryAfterMs(h({ 'retry-after-ms': '-1' })), undefined);
+  });
+  it('travels on the classified 429 and 5xx', () => {
+    const err = OpenAI.APIError.generate(
+      429,
+      { message: 'slow down' },
+      undefined,
+      h({ 'retry-after': '3' }),
+    );
+    assert.equal(classify(err).retryAfterMs, 3000);
+  });
 });
 
 describe('ai-worker main.ts', () => {

@@ -4,7 +4,13 @@ import type { Express, Request, Response } from 'express';
 import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
-import { AiJob, AiResult, aiKeys, generationStreamKey } from '@securevault/contracts';
+import {
+  AiJob,
+  AiResult,
+  RETRY_AFTER_BACKOFF,
+  aiKeys,
+  generationStreamKey,
+} from '@securevault/contracts';
 import { AppError, route, validate } from '@securevault/service-kit';
 import { principalOf, requireScope } from '../authn.ts';
 import { JobId, fromRedis, generationView, getOwnedJob } from '../jobs.ts';
@@ -31,10 +37,12 @@ function wantsStream(req: Request): boolean {
  */
 function finishedFromJob(redis: Redis, queue: Queue, id: string) {
   return async (lastId: string): Promise<SseEvent[] | undefined> => {
+    // State first, then the job: a job read after its state is at least as new, so a completed
+    // state always comes with its result (the other order can pair "completed" with no result).
+    const state = await fromRedis(redis, () => queue.getJobState(id));
     const job = await fromRedis(redis, () => queue.getJob(id));
-    if (!job)
+    if (!job || state === 'unknown')
       return [{ event: 'error', data: { code: 'NOT_FOUND', message: 'no such generation' } }];
-    const state = await fromRedis(redis, () => job.getState());
     if (state === 'failed') {
       return [
         {
@@ -121,7 +129,8 @@ export function generationRoutes(app: Express, ctx: RouteContext): void {
             ...(budget ? { budget } : {}),
             queuedAt: new Date().toISOString(),
           },
-          { attempts: ctx.config.AI_ATTEMPTS },
+          // A provider's Retry-After (429, 503) pushes the next attempt back (ai-worker).
+          { attempts: ctx.config.AI_ATTEMPTS, backoff: { ...RETRY_AFTER_BACKOFF } },
         );
       } catch (err) {
         if (budget) {
