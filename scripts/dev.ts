@@ -204,6 +204,9 @@ async function main(): Promise<void> {
       queuePrefix: env.QUEUE_PREFIX || 'sv',
       ports: { ...DEV_PORTS },
       managementPorts: { ...DEV_MANAGEMENT_PORTS },
+      // On one machine a webhook receiver is usually local: let endpoints on loopback through
+      // (production refuses private addresses; see docs/configuration.md).
+      extra: { WEBHOOK_ALLOWED_CIDRS: '127.0.0.0/8,::1/128' },
     };
     const envFor = (service: ServiceName): Record<string, string> =>
       childProcessEnv(applyUserOverrides(buildServiceEnv(service, base), env));

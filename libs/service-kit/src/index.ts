@@ -7,3 +7,4 @@ export * from './db.ts';
 export * from './queue.ts';
 export * from './audit.ts';
 export * from './runtime.ts';
+export * from './egress.ts';

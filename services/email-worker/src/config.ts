@@ -1,6 +1,6 @@
 // The email-worker's environment, parsed once at start-up into a frozen, typed object.
 import { z } from 'zod';
-import { commonEnv, loadConfig } from '@securevault/service-kit';
+import { CidrList, commonEnv, loadConfig } from '@securevault/service-kit';
 import { domainOf } from './address.ts';
 
 const count = (fallback: number, max: number) =>
@@ -27,6 +27,9 @@ export const emailEnv = {
   // The operators' Slack-compatible incoming webhook; it embeds a token, so mount it as WEBHOOK_URL_FILE.
   WEBHOOK_URL: z.url({ protocol: /^https?$/ }).optional(),
   WEBHOOK_OPERATOR_MAX_PER_MINUTE: count(10, 10_000),
+  // Consumers' webhook endpoints never reach private, loopback or link-local addresses, except
+  // these CIDRs (comma-separated; e.g. 127.0.0.0/8 for local development). Empty in production.
+  WEBHOOK_ALLOWED_CIDRS: CidrList,
 };
 
 export type EmailWorkerConfig = ReturnType<typeof loadEmailWorkerConfig>;

@@ -1,5 +1,7 @@
 // Processes one `webhook` job: signed deliveries to the owner's subscribed endpoints, and rate-limited operator notices.
 import { createHash, createHmac } from 'node:crypto';
+import { request as httpRequest } from 'node:http';
+import { request as httpsRequest } from 'node:https';
 import type { Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import {
@@ -9,6 +11,7 @@ import {
   type WebhookEventType,
 } from '@securevault/contracts';
 import type { Logger } from '@securevault/observability';
+import { createEgressPolicy, type EgressPolicy } from '@securevault/service-kit';
 
 export interface WebhookProcessorDeps {
   redis: Redis;
@@ -17,6 +20,8 @@ export interface WebhookProcessorDeps {
   /** the operators' Slack-compatible incoming webhook; undefined turns operator notices off */
   operatorUrl: string | undefined;
   operatorMaxPerMinute: number;
+  /** CIDRs consumers' endpoints may reach although private (WEBHOOK_ALLOWED_CIDRS) */
+  allowedCidrs?: readonly string[];
   logger: Logger;
 }
 
@@ -62,7 +67,64 @@ async function post(
   }
 }
 
+/**
+ * POST to an endpoint an API consumer chose, only ever to a public address: a literal address
+ * or a name resolving to a private, loopback or link-local one is refused before connecting, and
+ * the connection uses the address that was checked (no second lookup to rebind).
+ */
+async function postToConsumer(
+  url: string,
+  body: string,
+  headers: Record<string, string>,
+  timeoutMs: number,
+  egress: EgressPolicy,
+): Promise<{ ok: boolean; status?: number; error?: string; refused?: boolean }> {
+  const refused = egress.refuseUrl(url);
+  if (refused !== undefined) return { ok: false, error: `refused: ${refused}`, refused: true };
+  const target = new URL(url);
+  const send = target.protocol === 'https:' ? httpsRequest : httpRequest;
+  return new Promise((resolve) => {
+    const req = send(
+      target,
+      {
+        method: 'POST',
+        lookup: egress.lookup,
+        headers: {
+          'content-type': 'application/json',
+          'content-length': String(Buffer.byteLength(body)),
+          'user-agent': 'SecureVault-Webhooks/1',
+          ...headers,
+        },
+        signal: AbortSignal.timeout(timeoutMs),
+      },
+      (res) => {
+        // The body is not ours to keep; drain it so the socket is released.
+        res.resume();
+        res.once('end', () => {
+          const status = res.statusCode ?? 0;
+          resolve({ ok: status >= 200 && status < 300, status });
+        });
+        res.once('error', () => resolve({ ok: false, error: 'connection failed' }));
+      },
+    );
+    req.once('error', (err: Error & { code?: string }) => {
+      if (err.code === 'EGRESS_REFUSED') {
+        resolve({
+          ok: false,
+          error: 'refused: the host resolves to a private or reserved address',
+          refused: true,
+        });
+      } else {
+        const timedOut = err.name === 'AbortError' || err.name === 'TimeoutError';
+        resolve({ ok: false, error: timedOut ? 'timed out' : 'connection failed' });
+      }
+    });
+    req.end(body);
+  });
+}
+
 export function createWebhookProcessor(deps: WebhookProcessorDeps) {
+  const egress = createEgressPolicy(deps.allowedCidrs ?? []);
   return async function processWebhook(
     event: WebhookEventJob,
     job: Job,
@@ -93,7 +155,7 @@ export function createWebhookProcessor(deps: WebhookProcessorDeps) {
       // A retry of the event only goes to the endpoints that have not acknowledged it yet.
       if (already.has(endpoint.id)) continue;
       const timestamp = Math.floor(Date.now() / 1000);
-      const outcome = await post(
+      const outcome = await postToConsumer(
         endpoint.url,
         body,
         {
@@ -102,6 +164,7 @@ export function createWebhookProcessor(deps: WebhookProcessorDeps) {
           'securevault-delivery': event.id,
         },
         deps.timeoutMs,
+        egress,
       );
       const attempts = deliveryKeys.webhookAttempts(deps.prefix, endpoint.id);
       const multi = deps.redis
@@ -122,7 +185,13 @@ export function createWebhookProcessor(deps: WebhookProcessorDeps) {
       if (outcome.ok) multi.sadd(delivered, endpoint.id).expire(delivered, 7 * 24 * 3600);
       await multi.exec();
       if (outcome.ok) count++;
-      else failures.push(endpoint.id);
+      else if (outcome.refused) {
+        // Not retried: trying again would only knock on the same internal address.
+        deps.logger.warn(
+          { eventId: event.id, endpointId: endpoint.id },
+          'webhook endpoint refused: private or reserved address',
+        );
+      } else failures.push(endpoint.id);
     }
 
     const forOperators = event.ownerId === null || OPERATOR_EVENTS.includes(event.event);

@@ -124,6 +124,7 @@ export async function startEmailWorker(
       timeoutMs: config.WEBHOOK_TIMEOUT_MS,
       operatorUrl: config.WEBHOOK_URL,
       operatorMaxPerMinute: config.WEBHOOK_OPERATOR_MAX_PER_MINUTE,
+      allowedCidrs: config.WEBHOOK_ALLOWED_CIDRS,
       logger,
     }),
     connection: workerRedis,

@@ -52,7 +52,12 @@ describe('webhook deliveries', () => {
     operators = await receiver(200);
     h = await startHarness({
       smtpUrl: sink.url,
-      env: { WEBHOOK_URL: operators.url, WEBHOOK_OPERATOR_MAX_PER_MINUTE: '2' },
+      env: {
+        WEBHOOK_URL: operators.url,
+        WEBHOOK_OPERATOR_MAX_PER_MINUTE: '2',
+        // The receivers listen on 127.0.0.1, which production refuses.
+        WEBHOOK_ALLOWED_CIDRS: '127.0.0.1/32',
+      },
     });
     redis = new Redis(REDIS_URL, { maxRetriesPerRequest: null });
     events = createProducer({
@@ -89,6 +94,49 @@ describe('webhook deliveries', () => {
     );
     return record;
   }
+
+  it('never delivers to a private or reserved address outside the allowlist, and does not retry it', async () => {
+    const owner = randomUUID();
+    const good = await receiver(200);
+    try {
+      await register(owner, good.url, ['email.sent']);
+      // Cloud metadata, a private network, IPv6 loopback, and a mapped IPv4 private address.
+      const refused = await Promise.all(
+        [
+          'http://169.254.169.254/latest/meta-data/',
+          'http://10.1.2.3:8080/hook',
+          'http://[::1]:9/hook',
+          'http://[::ffff:192.168.1.1]/hook',
+        ].map((url) => register(owner, url, ['email.sent'])),
+      );
+      const id = randomUUID();
+      await events.add({
+        id,
+        event: 'email.sent',
+        ownerId: owner,
+        payload: { emailId: id },
+        occurredAt: new Date().toISOString(),
+      });
+      const done = await waitForState(queue, id, ['completed', 'failed']);
+      assert.equal(await done.getState(), 'completed');
+      assert.equal(done.attemptsMade, 1, 'a refused endpoint is not retried');
+      assert.equal(good.bodies.length, 1);
+      for (const endpoint of refused) {
+        const [line, ...more] = await redis.lrange(
+          deliveryKeys.webhookAttempts(h.prefix, endpoint.id),
+          0,
+          -1,
+        );
+        assert.equal(more.length, 0);
+        const attempt = JSON.parse(line ?? '{}') as { ok: boolean; error?: string };
+        assert.equal(attempt.ok, false);
+        assert.match(attempt.error ?? '', /^refused: /, endpoint.url);
+      }
+      assert.match(h.logs.join(''), /webhook endpoint refused/);
+    } finally {
+      good.server.close();
+    }
+  });
 
   it('signs each delivery and retries only the endpoints that failed', async () => {
     const owner = randomUUID();

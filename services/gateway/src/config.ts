@@ -1,6 +1,6 @@
 // The gateway's environment, parsed once into a frozen, typed object.
 import { z } from 'zod';
-import { ConfigError, commonEnv, csv, loadConfig, port } from '@securevault/service-kit';
+import { CidrList, ConfigError, commonEnv, csv, loadConfig, port } from '@securevault/service-kit';
 
 const CIDR = /^[0-9a-fA-F:.]+(\/\d{1,3})?$/;
 
@@ -77,6 +77,9 @@ export const gatewayEnv = {
     .transform((v) => v === 'true'),
   // Browser origins allowed to call the API cross-origin; empty means none.
   CORS_ORIGINS: csv().pipe(z.array(z.url({ protocol: /^https?$/ }))),
+  // Webhook URLs on private, loopback or link-local addresses are refused, except in these CIDRs
+  // (comma-separated; the email-worker has the same setting for deliveries).
+  WEBHOOK_ALLOWED_CIDRS: CidrList,
   // Delivery (docs/api-delivery.md): attempts per email job, and the decoded size cap of attachments.
   EMAIL_ATTEMPTS: z.coerce.number().int().min(1).max(50).default(5),
   // AI job attempts; each may make 1 + OPENAI_MAX_RETRIES provider calls (ai-worker).

@@ -89,12 +89,15 @@ describe('email delivery through the gateway and the email-worker', () => {
       EMAIL_ATTACHMENTS_MAX_BYTES: '2000',
       RATE_LIMIT_EMAIL_PER_MINUTE: '100000',
       RATE_LIMIT_API_PER_MINUTE: '100000',
+      // The receivers here listen on 127.0.0.1, which production refuses.
+      WEBHOOK_ALLOWED_CIDRS: '127.0.0.1/32',
     });
     worker = await startEmailWorkerProcess({
       REDIS_URL: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379',
       QUEUE_PREFIX: gw.prefix,
       SMTP_URL: sink.url,
       WEBHOOK_URL: operators.url,
+      WEBHOOK_ALLOWED_CIDRS: '127.0.0.1/32',
     });
   });
   after(async () => {
@@ -483,6 +486,41 @@ describe('email delivery through the gateway and the email-worker', () => {
       assert.equal(bad.status, 400);
     } finally {
       receiver.server.close();
+    }
+  });
+});
+
+describe('webhook endpoints under the production egress policy', () => {
+  it('refuses URLs on private, loopback and link-local addresses with a 400 that says why', async () => {
+    const auth = await startAuthStandin();
+    const gw = await startGateway({ AUTH_URL: auth.url });
+    try {
+      for (const url of [
+        'http://169.254.169.254/latest/meta-data/',
+        'http://127.0.0.1:8080/hook',
+        'http://localhost/hook',
+        'http://[::1]/hook',
+        'https://10.0.0.8/hook',
+      ]) {
+        const r = await call(`${gw.url}/api/webhooks`, {
+          method: 'POST',
+          headers: asA,
+          json: { url, events: ['email.sent'] },
+        });
+        assert.equal(r.status, 400, url);
+        const { error } = r.body as { error: { code: string; message: string } };
+        assert.equal(error.code, 'VALIDATION_FAILED');
+        assert.match(error.message, /webhook url is not allowed/);
+      }
+      const ok = await call(`${gw.url}/api/webhooks`, {
+        method: 'POST',
+        headers: asA,
+        json: { url: 'https://hooks.customer.test/securevault', events: ['email.sent'] },
+      });
+      assert.equal(ok.status, 201, ok.text);
+    } finally {
+      await gw.close();
+      await auth.close();
     }
   });
 });

@@ -33,6 +33,7 @@ export interface GatewayDeps {
     | 'AUDIT_EXPORT_SIGNING_KEY'
     | 'AUDIT_EXPORT_LINK_TTL_SECONDS'
     | 'STATS_CACHE_TTL_SECONDS'
+    | 'WEBHOOK_ALLOWED_CIDRS'
   >;
   logger: Logger;
   metrics: Metrics;

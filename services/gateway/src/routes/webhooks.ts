@@ -3,7 +3,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import type { Express } from 'express';
 import { z } from 'zod';
 import { WebhookEndpointRecord, WebhookEventType, deliveryKeys } from '@securevault/contracts';
-import { AppError, route, validate } from '@securevault/service-kit';
+import { AppError, createEgressPolicy, route, validate } from '@securevault/service-kit';
 import { principalOf, requireScope } from '../authn.ts';
 import { idempotency } from '../idempotency.ts';
 import { fromRedis } from '../jobs.ts';
@@ -11,11 +11,11 @@ import { actorOf, type RouteContext } from './context.ts';
 
 const MAX_ENDPOINTS = 20;
 
-const CreateBody = z.strictObject({
+export const WebhookCreateBody = z.strictObject({
   url: z.url({ protocol: /^https?$/ }).max(2048),
   events: z.array(WebhookEventType).min(1).max(4),
 });
-const EndpointId = z.strictObject({ id: z.uuid() });
+export const EndpointId = z.strictObject({ id: z.uuid() });
 
 function newSecret(): string {
   return `whsec_${randomBytes(32).toString('base64url')}`;
@@ -37,13 +37,21 @@ export function webhookRoutes(app: Express, ctx: RouteContext): void {
     return parsed.data;
   }
 
+  const egress = createEgressPolicy(ctx.config.WEBHOOK_ALLOWED_CIDRS);
+
   app.post(
     '/api/webhooks',
     ctx.authenticate,
     requireScope('email:send'),
     idempotency(ctx.redis, prefix),
     route(async (req, res) => {
-      const body = validate(CreateBody, req.body, 'webhook endpoint');
+      const body = validate(WebhookCreateBody, req.body, 'webhook endpoint');
+      // The email-worker checks the resolved address again at every delivery; this catches
+      // the obvious cases while the consumer is still there to read the answer.
+      const refused = egress.refuseUrl(body.url);
+      if (refused !== undefined) {
+        throw new AppError('VALIDATION_FAILED', `the webhook url is not allowed: ${refused}`);
+      }
       const principal = principalOf(req);
       const count = await fromRedis(ctx.redis, () =>
         ctx.redis.hlen(endpointsKey(principal.userId)),
