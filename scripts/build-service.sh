@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds one service and writes its pruned production tree to <out-dir>: exactly what the image's
-# /app holds. The Dockerfile and charts/test/image.slow-test.ts (make test-images) both call it, so CI runs what ships.
+# /app holds. The Dockerfile and charts/test/image.slow-test.ts (in make test) both call it, so CI runs what ships.
 # Usage: scripts/build-service.sh <gateway|auth|audit|email-worker|ai-worker> <out-dir>
 set -euo pipefail
 
@@ -21,11 +21,16 @@ pnpm --filter "@securevault/${service}..." run build
 # every workspace package is linked in development (copies instead of symlinks) and the lockfile.
 # Legacy deploy copies the workspace libs with their built dist/, which production imports
 # (their "default" export is ./dist/index.js; ./src is only for the securevault-source condition).
-pnpm deploy --legacy --prefer-offline --config.confirmModulesPurge=false --reporter=append-only \
+# --offline: `pnpm install` (make install, or the Dockerfile's fetch + install) has just put every
+# package in the store. Deploy still resolves other platforms' optional packages; online, that
+# meant registry requests which, without the machine's proxy settings, retried for minutes.
+pnpm deploy --legacy --offline --config.confirmModulesPurge=false --reporter=append-only \
   --filter "@securevault/${service}" --prod "$out"
 
 # Fail the build, not the pod, if the output is missing what production runs.
 test -f "$out/dist/main.js" || { echo "missing $out/dist/main.js" >&2; exit 1; }
 for lib in "$out"/node_modules/@securevault/*/; do
-  test -f "$lib/dist/index.js" || { echo "missing ${lib}dist/index.js" >&2; exit 1; }
+  # The web console (the gateway's) is a static build: its entry is dist/index.html.
+  test -f "$lib/dist/index.js" || test -f "$lib/dist/index.html" \
+    || { echo "missing ${lib}dist/index.js" >&2; exit 1; }
 done

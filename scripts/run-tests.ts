@@ -7,8 +7,8 @@ import { REPO_ROOT } from './lib/processes.ts';
 
 const e2eOnly = process.argv.includes('--e2e');
 const imagesOnly = process.argv.includes('--images');
-// The image build test runs on its own (make test-images): inside the full suite on a fresh
-// clone, pnpm deploy has been seen to take minutes per service on this shared 2-core machine.
+// The image build test (charts/test/image.slow-test.ts) runs as its own phase before the rest
+// (below), and alone with `make test-images`.
 const IMAGE_TEST = 'charts/test/image.slow-test.ts';
 const COVERAGE_TARGET = 90;
 
@@ -22,7 +22,9 @@ const patterns = imagesOnly
         'scripts/test/**/*.test.ts',
         'charts/test/**/*.test.ts',
         'tests/e2e/**/*.test.ts',
+        'bench/test/**/*.test.ts',
       ];
+        'tests/shutdown/**/*.test.ts',
 
 mkdirSync(join(REPO_ROOT, 'coverage'), { recursive: true });
 const lcovPath = join(REPO_ROOT, 'coverage', 'lcov.info');
@@ -57,41 +59,72 @@ const args =
         ...nodeArgs,
       ];
 
-let passed = 0;
-let failed = 0;
-let skipped = 0;
-const child = spawn(command, args, {
-  cwd: REPO_ROOT,
-  stdio: ['ignore', 'pipe', 'inherit'],
-  env: process.env,
-});
-let buffer = '';
-child.stdout.on('data', (chunk: Buffer) => {
-  process.stdout.write(chunk);
-  buffer += chunk.toString();
-  const lines = buffer.split('\n');
-  buffer = lines.pop() ?? '';
-  for (const line of lines) count(line);
-});
-
-function count(line: string): void {
-  const m = /^ℹ (pass|fail|skipped) (\d+)$/.exec(line.trim());
-  if (!m) return;
-  const n = Number(m[2]);
-  if (m[1] === 'pass') passed = n;
-  else if (m[1] === 'fail') failed = n;
-  else skipped = n;
+interface Counts {
+  passed: number;
+  failed: number;
+  skipped: number;
+  code: number;
 }
 
-const code: number = await new Promise((resolve) => child.on('close', (c) => resolve(c ?? 1)));
-count(buffer);
+/** Runs one node test run, echoing its output, and reads the runner's own pass/fail/skip lines. */
+async function runPhase(command: string, phaseArgs: string[]): Promise<Counts> {
+  const counts: Counts = { passed: 0, failed: 0, skipped: 0, code: 0 };
+  const child = spawn(command, phaseArgs, {
+    cwd: REPO_ROOT,
+    stdio: ['ignore', 'pipe', 'inherit'],
+    env: process.env,
+  });
+  let buffer = '';
+  const count = (line: string): void => {
+    const m = /^ℹ (pass|fail|skipped) (\d+)$/.exec(line.trim());
+    if (!m) return;
+    const n = Number(m[2]);
+    if (m[1] === 'pass') counts.passed = n;
+    else if (m[1] === 'fail') counts.failed = n;
+    else counts.skipped = n;
+  };
+  child.stdout.on('data', (chunk: Buffer) => {
+    process.stdout.write(chunk);
+    buffer += chunk.toString();
+    const lines = buffer.split('\n');
+    buffer = lines.pop() ?? '';
+    for (const line of lines) count(line);
+  });
+  counts.code = await new Promise((resolve) => child.on('close', (c) => resolve(c ?? 1)));
+  count(buffer);
+  return counts;
+}
+
+const total: Counts = { passed: 0, failed: 0, skipped: 0, code: 0 };
+const add = (c: Counts) => {
+  total.passed += c.passed;
+  total.failed += c.failed;
+  total.skipped += c.skipped;
+  if (c.code !== 0) total.code = c.code;
+};
+
+if (!e2eOnly && !imagesOnly) {
+  // The images' contents first, on their own: each build compiles with tsc and copies a production
+  // tree, CPU-heavy work that would only slow the timing-sensitive fault tests beside it.
+  process.stdout.write(`Image contents (${IMAGE_TEST})\n`);
+  add(
+    await runPhase(process.execPath, [
+      '--conditions=securevault-source',
+      '--test',
+      '--test-timeout=900000',
+      '--test-reporter=spec',
+      IMAGE_TEST,
+    ]),
+  );
+}
+add(await runPhase(command, args));
 
 if (!e2eOnly && !imagesOnly && existsSync(lcovPath)) printCoverage(readFileSync(lcovPath, 'utf8'));
 
 process.stdout.write(
-  `\n${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ''}\n`,
+  `\n${total.passed} passed, ${total.failed} failed${total.skipped ? `, ${total.skipped} skipped` : ''}\n`,
 );
-process.exit(code !== 0 || failed > 0 ? 1 : 0);
+process.exit(total.code !== 0 || total.failed > 0 ? 1 : 0);
 
 function printCoverage(lcov: string): void {
   const perPackage = new Map<string, { found: number; hit: number }>();
