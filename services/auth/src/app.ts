@@ -40,6 +40,7 @@ const ALLOWED: Record<string, string> = {
   '/api/auth/me': 'GET',
   '/api/auth/api-keys': 'GET, POST',
   '/api/auth/api-keys/:id': 'DELETE',
+  '/api/auth/users': 'GET',
   '/api/auth/users/:id/role': 'PATCH',
   '/api/auth/users/:id/status': 'PATCH',
   '/internal/introspect': 'POST',

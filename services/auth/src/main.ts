@@ -72,7 +72,7 @@ async function main(): Promise<void> {
   });
   lifecycle.onStop('session-sweeper', () => sweeper.stop());
 
-  const server = await kit.listen(app, config.PORT);
+  const server = await kit.listen(app, config.PORT, '0.0.0.0', config);
   lifecycle.onStop('http', () => server.close());
 
   logger.info({ port: server.port, managementPort: runtime.managementPort }, 'auth ready');

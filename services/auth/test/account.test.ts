@@ -3,6 +3,7 @@
 // Stand-ins: none. The app's clock is moved forward to simulate idle time.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { z } from 'zod';
 import { SESSION_COOKIE } from '@securevault/contracts';
 import { hmac } from '../src/credentials.ts';
 import {
@@ -495,5 +496,83 @@ void describe('accounts and sessions', () => {
     const unauth = await h.request('GET', '/api/auth/me');
     assert.match(unauth.headers.get('www-authenticate') ?? '', /^Bearer/);
     assert.equal((await h.request('GET', '/api/auth/login')).headers.get('allow'), 'POST');
+  });
+});
+
+void describe('the admins’ user directory', () => {
+  let h: Harness;
+  before(async () => {
+    h = await startHarness();
+  });
+  after(async () => {
+    await h.close();
+  });
+
+  const Page = z.strictObject({
+    items: z.array(
+      z.strictObject({
+        id: z.uuid(),
+        email: z.string(),
+        role: z.enum(['admin', 'member']),
+        createdAt: z.string(),
+        disabled: z.boolean(),
+      }),
+    ),
+    nextCursor: z.string().nullable(),
+  });
+
+  void it('lists users newest first, page by page, filtered by email prefix, for admins only', async () => {
+    const admin = await registerAndLogin(h, 'root@example.com');
+    const members = [];
+    for (const name of ['dir.ann', 'dir.bob', 'dir.cat', 'other.dan', 'dir_x']) {
+      members.push(await registerAndLogin(h, `${name}@example.com`));
+    }
+    await h.request('PATCH', `/api/auth/users/${members[1]?.userId}/status`, {
+      token: admin.token,
+      body: { disabled: true },
+    });
+
+    const seen: string[] = [];
+    let cursor: string | null = null;
+    do {
+      const query: string = cursor ? `&cursor=${cursor}` : '';
+      const r = await h.request('GET', `/api/auth/users?limit=2${query}`, { token: admin.token });
+      assert.equal(r.status, 200);
+      const page = r.as(Page);
+      assert.ok(page.items.length <= 2);
+      seen.push(...page.items.map((u) => u.email));
+      cursor = page.nextCursor;
+    } while (cursor);
+    assert.deepEqual(seen, [
+      'dir_x@example.com',
+      'other.dan@example.com',
+      'dir.cat@example.com',
+      'dir.bob@example.com',
+      'dir.ann@example.com',
+      'root@example.com',
+    ]);
+
+    const filtered = (
+      await h.request('GET', '/api/auth/users?email=DIR.', { token: admin.token })
+    ).as(Page);
+    assert.deepEqual(
+      filtered.items.map((u) => [u.email, u.disabled]),
+      [
+        ['dir.cat@example.com', false],
+        ['dir.bob@example.com', true],
+        ['dir.ann@example.com', false],
+      ],
+      'the prefix is literal: dir_x does not match "dir."',
+    );
+
+    const denied = await h.request('GET', '/api/auth/users', { token: members[0]?.token });
+    assert.equal(denied.status, 403);
+    assert.equal(denied.error().code, 'FORBIDDEN');
+    assert.equal((await h.request('GET', '/api/auth/users')).status, 401);
+    for (const bad of ['cursor=bm90LWEtY3Vyc29y', 'limit=0', 'limit=101', 'role=admin']) {
+      const r = await h.request('GET', `/api/auth/users?${bad}`, { token: admin.token });
+      assert.equal(r.status, 400, bad);
+      assert.equal(r.error().code, 'VALIDATION_FAILED');
+    }
   });
 });

@@ -89,6 +89,32 @@ export async function lockActiveAdmins(db: Db): Promise<string[]> {
   return rows.map((r) => r.id);
 }
 
+/**
+ * A page of users, newest first, optionally those whose email starts with `emailPrefix`; `after`
+ * continues below the (created_at, id) of the previous page's last row (keyset pagination).
+ */
+export async function listUsers(
+  db: Db,
+  options: { emailPrefix?: string; after?: { createdAt: Date; id: string }; limit: number },
+): Promise<User[]> {
+  let query = db.selectFrom('auth.users').selectAll();
+  if (options.emailPrefix) {
+    // LIKE metacharacters in the prefix are matched literally.
+    const escaped = options.emailPrefix.toLowerCase().replace(/[\\%_]/g, (c) => `\\${c}`);
+    query = query.where('email', 'like', `${escaped}%`);
+  }
+  const after = options.after;
+  if (after) {
+    query = query.where((eb) =>
+      eb.or([
+        eb('created_at', '<', after.createdAt),
+        eb.and([eb('created_at', '=', after.createdAt), eb('id', '<', after.id)]),
+      ]),
+    );
+  }
+  return query.orderBy('created_at', 'desc').orderBy('id', 'desc').limit(options.limit).execute();
+}
+
 export function isUniqueViolation(err: unknown): boolean {
   return typeof err === 'object' && err !== null && (err as { code?: unknown }).code === '23505';
 }

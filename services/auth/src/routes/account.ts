@@ -17,6 +17,7 @@ import {
   lockActiveAdmins,
   insertUser,
   isUniqueViolation,
+  listUsers,
   publicUser,
   setUserDisabled,
   setUserRole,
@@ -50,6 +51,21 @@ const LoginBody = z.strictObject({ email: Email, password: OfferedPassword });
 const RoleBody = z.strictObject({ role: Role });
 const StatusBody = z.strictObject({ disabled: z.boolean() });
 const UserId = z.uuid('must be a UUID');
+const ListQuery = z.strictObject({
+  email: z.string().trim().max(254).optional(),
+  cursor: z.string().max(200).optional(),
+  limit: z.coerce.number().int().min(1).max(100).default(50),
+});
+
+/** The opaque cursor of GET /api/auth/users: base64url of "<created_at ISO>|<id>". */
+function decodeCursor(cursor: string): { createdAt: Date; id: string } {
+  const [at = '', id = ''] = Buffer.from(cursor, 'base64url').toString('utf8').split('|');
+  const createdAt = new Date(at);
+  if (Number.isNaN(createdAt.getTime()) || !UserId.safeParse(id).success) {
+    throw new AppError('VALIDATION_FAILED', 'invalid cursor');
+  }
+  return { createdAt, id };
+}
 
 export function accountRoutes(router: Router, ctx: RouteContext): void {
   router.post(
@@ -175,6 +191,33 @@ export function accountRoutes(router: Router, ctx: RouteContext): void {
           scopes: principal.scopes,
           ...(principal.apiKeyId ? { apiKeyId: principal.apiKeyId } : {}),
         },
+      });
+    }),
+  );
+
+  // Admins' user directory: newest first, filtered by email prefix, keyset-paginated.
+  router.get(
+    '/api/auth/users',
+    route(async (req, res) => {
+      const principal = await requirePrincipal(req, ctx);
+      if (principal.role !== 'admin' || !principal.scopes.includes('admin')) {
+        throw new AppError('FORBIDDEN', 'only admins can list users');
+      }
+      const query = validate(ListQuery, req.query, 'user list query');
+      const after = query.cursor === undefined ? undefined : decodeCursor(query.cursor);
+      const rows = await listUsers(ctx.db, {
+        ...(query.email ? { emailPrefix: query.email } : {}),
+        ...(after ? { after } : {}),
+        limit: query.limit + 1,
+      });
+      const page = rows.slice(0, query.limit);
+      const last = page.at(-1);
+      res.json({
+        items: page.map((u) => ({ ...publicUser(u), disabled: u.disabled_at !== null })),
+        nextCursor:
+          rows.length > query.limit && last
+            ? Buffer.from(`${last.created_at.toISOString()}|${last.id}`).toString('base64url')
+            : null,
       });
     }),
   );

@@ -9,7 +9,13 @@ import { clientInfo, requirePrincipal, userActor } from '../request-auth.ts';
 import { param, type RouteContext } from './context.ts';
 
 const CreateBody = z.strictObject({
-  name: z.string().trim().min(1, 'is required').max(100, 'must be at most 100 characters'),
+  name: z
+    .string()
+    .trim()
+    .min(1, 'is required')
+    .max(100, 'must be at most 100 characters')
+    // Postgres text cannot hold NUL (the insert would fail: a 500); no name needs control characters.
+    .regex(/^[^\p{Cc}]*$/u, 'must not contain control characters'),
   scopes: z
     .array(Scope)
     .min(1, 'needs at least one scope')
