@@ -8,3 +8,4 @@ export * from './queue.ts';
 export * from './audit.ts';
 export * from './runtime.ts';
 export * from './egress.ts';
+export * from './worker-service.ts';

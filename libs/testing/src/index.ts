@@ -13,3 +13,4 @@ export type { TestDatabase } from './postgres.ts';
 export { uniquePrefix, cleanupRedisPrefix } from './redis.ts';
 export { freePort, waitForHttp } from './ports.ts';
 export type { WaitForHttpOptions } from './ports.ts';
+export { waitForJobState } from './jobs.ts';

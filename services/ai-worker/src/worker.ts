@@ -1,18 +1,8 @@
 // Wires the ai-worker: Redis, the audit emitter, the OpenAI client and the BullMQ worker, each closed in reverse.
-import { Queue, type ConnectionOptions, type Worker } from 'bullmq';
+import type { Worker } from 'bullmq';
 import OpenAI from 'openai';
-import { AiJob, QUEUES, WebhookEventJob } from '@securevault/contracts';
-import {
-  closeRedis,
-  createAuditEmitter,
-  createProducer,
-  createRedis,
-  createWorker,
-  registerQueueMetrics,
-  registerRedisHealth,
-  waitForRedis,
-  type Runtime,
-} from '@securevault/service-kit';
+import { AiJob, QUEUES } from '@securevault/contracts';
+import { connectWorkerService, createWorker, type Runtime } from '@securevault/service-kit';
 import type { AiWorkerConfig } from './config.ts';
 import { createAiProcessor, shortRetryFetch } from './processor.ts';
 
@@ -28,37 +18,15 @@ export async function startAiWorker(
   config: AiWorkerConfig,
   runtime: Pick<Runtime, 'logger' | 'metrics' | 'health' | 'lifecycle'>,
 ): Promise<AiWorkerHandles> {
-  const { logger, metrics, health, lifecycle } = runtime;
+  const { logger, metrics, lifecycle } = runtime;
 
-  // BullMQ blocks on this one and must retry forever; stream writes and audit events fail fast instead.
-  const workerRedis = createRedis({
-    url: config.REDIS_URL,
-    name: 'worker',
-    logger,
-    metrics,
-    role: 'worker',
-  });
-  lifecycle.onStop('redis:worker', () => closeRedis(workerRedis));
-  const producerRedis = createRedis({
-    url: config.REDIS_URL,
-    name: 'producer',
-    logger,
-    metrics,
-    role: 'producer',
-  });
-  lifecycle.onStop('redis:producer', () => closeRedis(producerRedis));
-  registerRedisHealth(health, 'worker', workerRedis);
-  registerRedisHealth(health, 'producer', producerRedis);
-  await Promise.all([waitForRedis(workerRedis), waitForRedis(producerRedis)]);
-
-  const audit = createAuditEmitter({
+  const { workerRedis, producerRedis, audit, webhookEvents } = await connectWorkerService({
     source: 'ai-worker',
-    connection: producerRedis,
+    redisUrl: config.REDIS_URL,
     prefix: config.QUEUE_PREFIX,
-    logger,
-    metrics,
+    runtime,
+    gaugeQueues: [QUEUES.ai],
   });
-  lifecycle.onStop('audit-producer', () => audit.close());
 
   const openai = new OpenAI({
     baseURL: config.OPENAI_BASE_URL,
@@ -67,22 +35,6 @@ export async function startAiWorker(
     maxRetries: config.OPENAI_MAX_RETRIES,
     // Provider pauses longer than a few seconds are waited out by the job's backoff, not in here.
     fetch: shortRetryFetch(Math.min(SDK_MAX_INLINE_WAIT_MS, config.AI_TIMEOUT_MS)),
-  });
-
-  const aiQueue = new Queue(QUEUES.ai, {
-    connection: producerRedis as ConnectionOptions,
-    prefix: config.QUEUE_PREFIX,
-  });
-  aiQueue.on('error', () => {});
-  const webhookEvents = createProducer({
-    queue: QUEUES.webhook,
-    schema: WebhookEventJob,
-    connection: producerRedis,
-    prefix: config.QUEUE_PREFIX,
-  });
-  registerQueueMetrics(metrics, [aiQueue]);
-  lifecycle.onStop('queue-metrics', async () => {
-    await Promise.all([aiQueue.close(), webhookEvents.close()]);
   });
 
   const worker = createWorker({

@@ -1,17 +1,7 @@
 // Wires the email-worker: Redis, the audit emitter, the SMTP pool and the BullMQ worker, each closed in reverse.
-import { Queue, type ConnectionOptions, type Worker } from 'bullmq';
+import type { Worker } from 'bullmq';
 import { EmailJob, QUEUES, WebhookEventJob } from '@securevault/contracts';
-import {
-  closeRedis,
-  createAuditEmitter,
-  createProducer,
-  createRedis,
-  createWorker,
-  registerQueueMetrics,
-  registerRedisHealth,
-  waitForRedis,
-  type Runtime,
-} from '@securevault/service-kit';
+import { connectWorkerService, createWorker, type Runtime } from '@securevault/service-kit';
 import { withoutAddresses } from './address.ts';
 import type { EmailWorkerConfig } from './config.ts';
 import { createEmailProcessor } from './processor.ts';
@@ -30,37 +20,15 @@ export async function startEmailWorker(
   runtime: Pick<Runtime, 'logger' | 'metrics' | 'health' | 'lifecycle'>,
   options: { verifySmtp?: boolean } = {},
 ): Promise<EmailWorkerHandles> {
-  const { logger, metrics, health, lifecycle } = runtime;
+  const { logger, metrics, lifecycle } = runtime;
 
-  // BullMQ blocks on this one and must retry forever; the audit producer must fail fast instead.
-  const workerRedis = createRedis({
-    url: config.REDIS_URL,
-    name: 'worker',
-    logger,
-    metrics,
-    role: 'worker',
-  });
-  lifecycle.onStop('redis:worker', () => closeRedis(workerRedis));
-  const producerRedis = createRedis({
-    url: config.REDIS_URL,
-    name: 'producer',
-    logger,
-    metrics,
-    role: 'producer',
-  });
-  lifecycle.onStop('redis:producer', () => closeRedis(producerRedis));
-  registerRedisHealth(health, 'worker', workerRedis);
-  registerRedisHealth(health, 'producer', producerRedis);
-  await Promise.all([waitForRedis(workerRedis), waitForRedis(producerRedis)]);
-
-  const audit = createAuditEmitter({
+  const { workerRedis, producerRedis, audit, webhookEvents } = await connectWorkerService({
     source: 'email-worker',
-    connection: producerRedis,
+    redisUrl: config.REDIS_URL,
     prefix: config.QUEUE_PREFIX,
-    logger,
-    metrics,
+    runtime,
+    gaugeQueues: [QUEUES.email, QUEUES.webhook],
   });
-  lifecycle.onStop('audit-producer', () => audit.close());
 
   const transport = createSmtpTransport({
     url: config.SMTP_URL,
@@ -69,22 +37,6 @@ export async function startEmailWorker(
     logger,
   });
   lifecycle.onStop('smtp-transport', () => transport.close());
-
-  const emailQueue = new Queue(QUEUES.email, {
-    connection: producerRedis as ConnectionOptions,
-    prefix: config.QUEUE_PREFIX,
-  });
-  emailQueue.on('error', () => {});
-  const webhookEvents = createProducer({
-    queue: QUEUES.webhook,
-    schema: WebhookEventJob,
-    connection: producerRedis,
-    prefix: config.QUEUE_PREFIX,
-  });
-  registerQueueMetrics(metrics, [emailQueue, webhookEvents.queue]);
-  lifecycle.onStop('queue-metrics', async () => {
-    await Promise.all([emailQueue.close(), webhookEvents.close()]);
-  });
 
   const store = createDeliveryStore(producerRedis, config.QUEUE_PREFIX);
   const worker = createWorker({

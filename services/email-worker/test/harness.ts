@@ -5,7 +5,7 @@ import { Redis } from 'ioredis';
 import { EmailJob, QUEUES, type AuditEvent } from '@securevault/contracts';
 import { HealthRegistry, Lifecycle, Metrics, createLogger } from '@securevault/observability';
 import { createProducer, type Producer } from '@securevault/service-kit';
-import { cleanupRedisPrefix, uniquePrefix } from '@securevault/testing';
+import { cleanupRedisPrefix, uniquePrefix, waitForJobState } from '@securevault/testing';
 import { loadEmailWorkerConfig } from '../src/config.ts';
 import { startEmailWorker, type EmailWorkerHandles } from '../src/worker.ts';
 
@@ -107,23 +107,8 @@ export function emailJob(overrides: Partial<EmailJob> = {}): EmailJob {
 }
 
 /** Polls until the job reaches one of `states` (failed jobs do not reject like waitUntilFinished). */
-export async function waitForState(
-  queue: Queue,
-  id: string,
-  states: string[],
-  timeoutMs = 10_000,
-): Promise<Job> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    // State first, then the job: a job read before its state could predate that state.
-    const state = await queue.getJobState(id);
-    const job = states.includes(state) ? await queue.getJob(id) : undefined;
-    if (job) return job;
-    if (Date.now() > deadline)
-      throw new Error(`job ${id} is ${state}, not ${states.join('|')} after ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
+export const waitForState = (queue: Queue, id: string, states: string[], timeoutMs?: number) =>
+  waitForJobState<Job>(queue, id, states, timeoutMs);
 
 /** The audit events queued so far (nobody consumes the audit queue in these tests). */
 export async function auditEvents(
