@@ -18,7 +18,7 @@ BASE_URL ?= http://localhost:8080
 help: ## List the commands
 	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{ printf "  make %-14s %s\n", $$1, $$2 }'
 
-node_modules/.modules.yaml: package.json pnpm-lock.yaml pnpm-workspace.yaml $(wildcard libs/*/package.json services/*/package.json)
+node_modules/.modules.yaml: package.json pnpm-lock.yaml pnpm-workspace.yaml $(wildcard libs/*/package.json services/*/package.json apps/*/package.json)
 	pnpm install --frozen-lockfile
 	@touch $@
 
@@ -32,12 +32,14 @@ services-up: ## Start Redis and Postgres from the machine's binaries when none a
 
 .PHONY: dev
 dev: install services-up ## Run the whole platform locally (SMTP sink, dev model, five services)
+	@# The gateway serves the web console from its build (about a second).
+	pnpm --filter @securevault/console run build --logLevel warn
 	$(NODE) scripts/dev.ts
 
 .PHONY: lint
 lint: install ## ESLint and Prettier
 	turbo run lint --output-logs=errors-only
-	eslint --no-error-on-unmatched-pattern scripts tests charts/test
+	eslint --no-error-on-unmatched-pattern scripts tests charts/test bench
 	prettier --check . --log-level warn
 
 .PHONY: typecheck
@@ -58,6 +60,16 @@ test: install services-up ## Lint, typecheck, unit, integration and end-to-end t
 	@bash scripts/ensure-tools.sh
 	$(MAKE) --no-print-directory lint typecheck
 	$(NODE) scripts/run-tests.ts
+
+.PHONY: screenshots
+screenshots: install services-up ## Run the console's browser tests and refresh docs/screenshots/*.png
+	@bash scripts/ensure-tools.sh
+	UPDATE_SCREENSHOTS=1 $(NODE) --test apps/console/test/console.test.ts
+
+.PHONY: benchmark
+benchmark: install services-up ## Throughput, latency, memory and start-up against reference peers (QUICK=1: < 3 min)
+	@# 2,000 SSE streams need ~4,000 descriptors in the gateway and as many in the runner.
+	ulimit -n $$(ulimit -Hn) && $(NODE) bench/run.ts $(if $(QUICK),--quick,)
 
 .PHONY: test-images
 test-images: install services-up ## Build each service's production tree as the Dockerfile does and start it

@@ -62,7 +62,7 @@ export default tseslint.config(
   // Tests and tooling build file paths and patterns from their own fixtures and temp folders:
   // these two rules only add noise there (services' src keeps them as warnings for triage).
   {
-    files: ['**/test/**', 'tests/**', 'scripts/**', 'charts/test/**'],
+    files: ['**/test/**', 'tests/**', 'scripts/**', 'charts/test/**', 'bench/**'],
     rules: {
       'security/detect-non-literal-fs-filename': 'off',
       'security/detect-non-literal-regexp': 'off',

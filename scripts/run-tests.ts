@@ -19,12 +19,13 @@ const patterns = imagesOnly
     : [
         'libs/*/test/**/*.test.ts',
         'services/*/test/**/*.test.ts',
+        'apps/*/test/**/*.test.ts',
         'scripts/test/**/*.test.ts',
         'charts/test/**/*.test.ts',
-        'tests/e2e/**/*.test.ts',
         'bench/test/**/*.test.ts',
-      ];
+        'tests/e2e/**/*.test.ts',
         'tests/shutdown/**/*.test.ts',
+      ];
 
 mkdirSync(join(REPO_ROOT, 'coverage'), { recursive: true });
 const lcovPath = join(REPO_ROOT, 'coverage', 'lcov.info');

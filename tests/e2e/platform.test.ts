@@ -7,38 +7,22 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { metricsFor } from '@securevault/observability';
-import {
-  cleanupRedisPrefix,
-  createTestDatabase,
-  freePort,
-  startModelStandin,
-  startSmtpSink,
-  uniquePrefix,
-  waitForHttp,
-  type ModelStandin,
-  type SmtpSink,
-  type TestDatabase,
-} from '@securevault/testing';
-import {
-  SERVICES,
-  buildServiceEnv,
-  childProcessEnv,
-  type ServiceName,
-} from '../../scripts/lib/service-env.ts';
-import { runNodeScript, spawnService, type ServiceProcess } from '../../scripts/lib/processes.ts';
+import type { SmtpSink } from '@securevault/testing';
+import { SERVICES, type ServiceName } from '../../scripts/lib/service-env.ts';
+import type { ServiceProcess } from '../../scripts/lib/processes.ts';
+import { startPlatform, type Platform } from '../../scripts/lib/platform.ts';
 
 const REMOTE = process.env.BASE_URL;
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const local = !REMOTE;
 
 let base = REMOTE?.replace(/\/$/, '') ?? '';
-let db: TestDatabase | undefined;
+let platform: Platform | undefined;
 let smtp: SmtpSink | undefined;
-let model: ModelStandin | undefined;
-let prefix = '';
-const processes = new Map<ServiceName, ServiceProcess>();
-const managementPorts = {} as Record<ServiceName, number>;
-const logs: string[] = [];
+// The platform's own: a test that stops the services removes them from `processes`.
+let processes = new Map<ServiceName, ServiceProcess>();
+let managementPorts = {} as Record<ServiceName, number>;
+let logs: string[] = [];
 
 // A stand-in OpenTelemetry collector: receives OTLP/HTTP JSON and keeps (service, traceId, span name).
 interface ReceivedSpan {
@@ -83,86 +67,40 @@ const E2E_ADMIN = `e2e-admin-${randomUUID().slice(0, 8)}@example.com`;
 const E2E_SESSION_SECRET = randomBytes(32).toString('hex');
 const E2E_OPENAI_KEY = 'sk-e2e-standin';
 
-async function startPlatform(): Promise<void> {
-  db = await createTestDatabase();
-  smtp = await startSmtpSink({ port: 0 });
-  model = await startModelStandin({ port: 0, chunkDelayMs: 1 });
-  prefix = uniquePrefix('e2e');
+async function startLocalPlatform(): Promise<void> {
   const collectorUrl = await startCollector();
-  const ports = { gateway: await freePort(), auth: await freePort(), audit: await freePort() };
-  for (const s of SERVICES) managementPorts[s] = await freePort();
-  const envFor = (service: ServiceName) =>
-    childProcessEnv(
-      buildServiceEnv(service, {
-        redisUrl: REDIS_URL,
-        databaseUrl: db!.url,
-        smtpUrl: smtp!.url,
-        smtpFrom: 'SecureVault <no-reply@securevault.test>',
-        openaiBaseUrl: model!.baseUrl,
-        openaiApiKey: E2E_OPENAI_KEY,
-        sessionSecret: E2E_SESSION_SECRET,
-        queuePrefix: prefix,
-        ports,
-        managementPorts,
-        nodeEnv: 'production',
-        logLevel: 'info',
-        extra: {
-          SHUTDOWN_GRACE_MS: '10000',
-          OTEL_TRACES_EXPORTER: 'otlp',
-          OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
-          OTEL_EXPORTER_OTLP_ENDPOINT: collectorUrl,
-          OTEL_BSP_SCHEDULE_DELAY: '100',
-          // Read by auth only: who registers with this address is an admin (audit verify below).
-          ADMIN_EMAILS: E2E_ADMIN,
-        },
-      }),
-    );
-  const onLine = (name: string) => (line: string) => logs.push(`[${name}] ${line}`);
-  // The chart's migration Job runs these before the services start.
-  for (const service of ['auth', 'audit'] as const) {
-    const code = await runNodeScript(
-      `${service}-migrate`,
-      `services/${service}/src/migrate.ts`,
-      envFor(service),
-      {
-        onLine: onLine(`${service}-migrate`),
-      },
-    );
-    assert.equal(code, 0, `${service} migrations failed:\n${logs.join('\n')}`);
-  }
-  for (const service of SERVICES) {
-    processes.set(service, spawnService(service, envFor(service), { onLine: onLine(service) }));
-  }
-  try {
-    await Promise.all(
-      SERVICES.map((s) =>
-        waitForHttp(`http://127.0.0.1:${managementPorts[s]}/readyz`, {
-          timeoutMs: 20_000,
-          expectStatus: 200,
-        }),
-      ),
-    );
-  } catch (err) {
-    throw new Error(
-      `services did not become ready: ${(err as Error).message}\n${logs.slice(-60).join('\n')}`,
-    );
-  }
-  base = `http://127.0.0.1:${ports.gateway}`;
+  platform = await startPlatform({
+    label: 'e2e',
+    redisUrl: REDIS_URL,
+    sessionSecret: E2E_SESSION_SECRET,
+    openaiApiKey: E2E_OPENAI_KEY,
+    modelChunkDelayMs: 1,
+    nodeEnv: 'production',
+    logLevel: 'info',
+    extra: {
+      OTEL_TRACES_EXPORTER: 'otlp',
+      OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
+      OTEL_EXPORTER_OTLP_ENDPOINT: collectorUrl,
+      OTEL_BSP_SCHEDULE_DELAY: '100',
+      // Read by auth only: who registers with this address is an admin (audit verify below).
+      ADMIN_EMAILS: E2E_ADMIN,
+    },
+  });
+  ({ smtp, processes, managementPorts, logs } = platform);
+  base = platform.baseUrl;
 }
 
 before(async () => {
-  if (local) await startPlatform();
+  if (local) await startLocalPlatform();
 });
 
 after(async () => {
-  const codes = await Promise.all([...processes.values()].map((p) => p.stop(15_000)));
-  await smtp?.close();
-  await model?.close();
+  const codes = (await platform?.stop()) ?? [];
   collector?.close();
-  await db?.drop();
-  if (prefix) await cleanupRedisPrefix(REDIS_URL, prefix);
-  if (codes.some((c) => c !== 0)) {
-    process.stderr.write(`service exit codes ${codes.join(',')}\n${logs.slice(-80).join('\n')}\n`);
+  if (codes.some(([, c]) => c !== 0)) {
+    process.stderr.write(
+      `service exit codes ${codes.map(([, c]) => c).join(',')}\n${logs.slice(-80).join('\n')}\n`,
+    );
   }
 });
 

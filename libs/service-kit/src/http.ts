@@ -1,6 +1,7 @@
 // The express base every HTTP service shares: request ids, headers, JSON bodies, metrics, errors.
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { randomBytes, randomUUID } from 'node:crypto';
 import express, {
   type Express,
@@ -121,8 +122,47 @@ export function createBaseApp(options: BaseAppOptions): Express {
     next();
   });
   app.use(requireJsonBody);
-  app.use(express.json({ limit: options.bodyLimit ?? '100kb', strict: true, type: isJson }));
+  app.use(
+    express.json({
+      limit: options.bodyLimit ?? '100kb',
+      strict: true,
+      type: isJson,
+      verify: refuseDeepNesting,
+    }),
+  );
   return app;
+}
+
+/** No request body of ours nests this deep; deeper JSON only serves to overflow a recursive walker. */
+export const MAX_JSON_DEPTH = 32;
+
+/**
+ * Runs on the raw body before it is parsed: JSON.stringify, zod and the audit masking all recurse,
+ * so `[[[[…]]]]` thousands deep would end in a stack overflow (a 500) further down.
+ */
+function refuseDeepNesting(
+  _req: http.IncomingMessage,
+  _res: http.ServerResponse,
+  buf: Buffer,
+): void {
+  let depth = 0;
+  let inString = false;
+  let escaped = false;
+  for (const byte of buf) {
+    if (inString) {
+      if (escaped) escaped = false;
+      else if (byte === 0x5c) escaped = true;
+      else if (byte === 0x22) inString = false;
+    } else if (byte === 0x22) inString = true;
+    else if (byte === 0x7b || byte === 0x5b) {
+      if (++depth > MAX_JSON_DEPTH) {
+        throw new AppError(
+          'VALIDATION_FAILED',
+          `request body nests deeper than ${MAX_JSON_DEPTH} levels`,
+        );
+      }
+    } else if (byte === 0x7d || byte === 0x5d) depth--;
+  }
 }
 
 function isJson(req: http.IncomingMessage): boolean {
@@ -165,12 +205,87 @@ export interface HttpServer {
   close(): Promise<void>;
 }
 
-export async function listen(app: Express, port: number, host = '0.0.0.0'): Promise<HttpServer> {
-  const server = http.createServer(app);
-  // Longer than common load balancer idle timeouts, so the proxy closes first.
-  server.keepAliveTimeout = 65_000;
-  server.headersTimeout = 66_000;
-  server.requestTimeout = 60_000;
+/** Server timeouts against slow clients (the HTTP_*_TIMEOUT_MS variables of commonEnv). */
+export interface HttpTimeouts {
+  HTTP_KEEP_ALIVE_TIMEOUT_MS: number;
+  HTTP_HEADERS_TIMEOUT_MS: number;
+  HTTP_REQUEST_TIMEOUT_MS: number;
+}
+
+export const DEFAULT_HTTP_TIMEOUTS: Readonly<HttpTimeouts> = Object.freeze({
+  // Longer than common load balancer idle timeouts (60 s), so the proxy closes first.
+  HTTP_KEEP_ALIVE_TIMEOUT_MS: 65_000,
+  // Headers trickled slower than this (slowloris) get 408 and lose the socket. Node measures it
+  // from the first byte of each request, so idle keep-alive connections are not affected.
+  HTTP_HEADERS_TIMEOUT_MS: 20_000,
+  // The whole request, body included: a never-ending upload is cut here.
+  HTTP_REQUEST_TIMEOUT_MS: 60_000,
+});
+
+/** What a connection that broke the protocol or a timeout gets, in the API's error format. */
+const CLIENT_ERRORS: Record<string, [number, string, string, string]> = {
+  ERR_HTTP_REQUEST_TIMEOUT: [
+    408,
+    'Request Timeout',
+    'REQUEST_TIMEOUT',
+    'the request took too long to arrive',
+  ],
+  HPE_HEADER_OVERFLOW: [
+    431,
+    'Request Header Fields Too Large',
+    'HEADERS_TOO_LARGE',
+    'the request headers are too large',
+  ],
+};
+
+/**
+ * Node answers a request it cannot parse (or that timed out) itself, with an empty body; this
+ * answers in the API's `{ error: { code, message, requestId } }` format instead, and closes.
+ */
+function onClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
+  // A reset connection or one whose answer already started cannot be answered any more.
+  const pending = (socket as { _httpMessage?: { headersSent?: boolean } })._httpMessage;
+  if (err.code === 'ECONNRESET' || !socket.writable || pending?.headersSent) {
+    socket.destroy();
+    return;
+  }
+  const [status, reason, code, message] = CLIENT_ERRORS[err.code ?? ''] ?? [
+    400,
+    'Bad Request',
+    'MALFORMED_REQUEST',
+    'the request is not valid HTTP/1.1',
+  ];
+  const requestId = randomUUID();
+  const body = JSON.stringify({ error: { code, message, requestId } });
+  socket.end(
+    `HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json; charset=utf-8\r\n` +
+      `Content-Length: ${Buffer.byteLength(body)}\r\nX-Request-Id: ${requestId}\r\n` +
+      `Cache-Control: no-store\r\nConnection: close\r\n\r\n${body}`,
+  );
+}
+
+export async function listen(
+  app: Express,
+  port: number,
+  host = '0.0.0.0',
+  timeouts: HttpTimeouts = DEFAULT_HTTP_TIMEOUTS,
+): Promise<HttpServer> {
+  // Node refuses a headers timeout longer than the request timeout; the headers are part of it.
+  const headersTimeout = Math.min(
+    timeouts.HTTP_HEADERS_TIMEOUT_MS,
+    timeouts.HTTP_REQUEST_TIMEOUT_MS,
+  );
+  const server = http.createServer(
+    {
+      keepAliveTimeout: timeouts.HTTP_KEEP_ALIVE_TIMEOUT_MS,
+      headersTimeout,
+      requestTimeout: timeouts.HTTP_REQUEST_TIMEOUT_MS,
+      // The timeouts are enforced by a periodic sweep: a quarter of the shortest keeps them tight.
+      connectionsCheckingInterval: Math.max(100, Math.min(30_000, Math.floor(headersTimeout / 4))),
+    },
+    app,
+  );
+  server.on('clientError', onClientError);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, host, () => resolve());

@@ -133,7 +133,12 @@ try {
     .refreshStats(database.db, { logger, metrics })
     .catch((err: unknown) => logger.warn({ err }, 'first stats refresh failed'));
 
-  const server = await kit.listen(createApp({ db: database.db, logger, metrics }), config.PORT);
+  const server = await kit.listen(
+    createApp({ db: database.db, logger, metrics }),
+    config.PORT,
+    '0.0.0.0',
+    config,
+  );
   lifecycle.onStop('http', () => server.close());
 
   logger.info(

@@ -12,6 +12,7 @@ import type { Downstream } from './downstream.ts';
 import type { GatewayDeps, RouteContext } from './routes/context.ts';
 import { emailRoutes } from './routes/emails.ts';
 import { deliveryAdminRoutes } from './routes/delivery-admin.ts';
+import { failedJobRoutes } from './routes/failed-jobs.ts';
 import { webhookRoutes } from './routes/webhooks.ts';
 import { queueDashboardRoutes } from './routes/queue-dashboard.ts';
 import { generationRoutes } from './routes/generations.ts';
@@ -20,6 +21,8 @@ import { auditExportRoutes } from './routes/audit-export.ts';
 import { auditVerifyRoutes } from './routes/audit-verify.ts';
 import { statsRoutes } from './routes/stats.ts';
 import { opsRoutes } from './routes/ops.ts';
+import { OPENAPI_PATH, buildOpenApiDocument } from './openapi.ts';
+import { consoleRoutes } from './console.ts';
 
 export type { GatewayDeps } from './routes/context.ts';
 
@@ -31,6 +34,31 @@ function methodNotAllowed(allow: string[]): RequestHandler {
   };
 }
 
+/** The public paths the gateway routes itself and their methods (the auth relay's are auth's). */
+export const KNOWN_PATHS: ReadonlyArray<readonly [string, readonly string[]]> = [
+  ['/api/health', ['GET']],
+  ['/api/health/detailed', ['GET']],
+  [OPENAPI_PATH, ['GET']],
+  ['/api/metrics', ['GET']],
+  ['/api/send-email', ['POST']],
+  ['/api/emails/:id', ['GET', 'DELETE']],
+  ['/api/admin/emails/:id/retry', ['POST']],
+  ['/api/admin/emails/failed', ['GET']],
+  ['/api/admin/suppressions', ['GET', 'POST']],
+  ['/api/webhooks', ['GET', 'POST']],
+  ['/api/webhooks/:id', ['DELETE']],
+  ['/api/generate-content', ['POST']],
+  ['/api/generations/:id', ['GET', 'DELETE']],
+  ['/api/ai/budget', ['GET']],
+  ['/api/generations/:id/stream', ['GET']],
+  ['/api/audit/events', ['GET']],
+  ['/api/audit/verify', ['GET']],
+  ['/api/audit/alerts', ['GET']],
+  ['/api/audit/export', ['GET']],
+  ['/api/audit/export/download', ['GET']],
+  ['/api/stats', ['GET']],
+];
+
 export function createApp(
   deps: GatewayDeps & {
     config: RateLimitConfig &
@@ -41,6 +69,7 @@ export function createApp(
         | 'EDGE_CONFIG_TTL_MS'
         | 'HSTS_MAX_AGE_SECONDS'
         | 'HSTS_INCLUDE_SUBDOMAINS'
+        | 'CONSOLE_DIR'
       >;
     /** introspection answers cached until revoked (main.ts builds it when the TTL is > 0) */
     introspectionCache?: IntrospectionCache;
@@ -94,6 +123,13 @@ export function createApp(
   app.get('/api/health', (_req, res) => {
     res.set('Cache-Control', 'no-store').json({ status: 'ok' });
   });
+  // Public and the same for everyone: built once, cacheable.
+  const openapi = JSON.stringify(
+    buildOpenApiDocument({ maxTokensLimit: config.AI_MAX_TOKENS_LIMIT }),
+  );
+  app.get(OPENAPI_PATH, (_req, res) => {
+    res.set('Cache-Control', 'public, max-age=300').type('application/json').send(openapi);
+  });
   app.post('/api/auth/login', limits.anonymous, ...limits.login);
   app.use('/api/auth', (req, res, next) => {
     if (req.path === '/login' && req.method === 'POST') next();
@@ -103,6 +139,7 @@ export function createApp(
   opsRoutes(app, ctx);
   emailRoutes(app, ctx);
   deliveryAdminRoutes(app, ctx);
+  failedJobRoutes(app, ctx);
   webhookRoutes(app, ctx);
   queueDashboardRoutes(app, ctx);
   generationRoutes(app, ctx);
@@ -111,28 +148,9 @@ export function createApp(
   auditExportRoutes(app, ctx);
   statsRoutes(app, ctx);
 
-  const known: Array<[string, string[]]> = [
-    ['/api/health', ['GET']],
-    ['/api/health/detailed', ['GET']],
-    ['/api/metrics', ['GET']],
-    ['/api/send-email', ['POST']],
-    ['/api/emails/:id', ['GET', 'DELETE']],
-    ['/api/admin/emails/:id/retry', ['POST']],
-    ['/api/admin/suppressions', ['GET', 'POST']],
-    ['/api/webhooks', ['GET', 'POST']],
-    ['/api/webhooks/:id', ['DELETE']],
-    ['/api/generate-content', ['POST']],
-    ['/api/generations/:id', ['GET', 'DELETE']],
-    ['/api/ai/budget', ['GET']],
-    ['/api/generations/:id/stream', ['GET']],
-    ['/api/audit/events', ['GET']],
-    ['/api/audit/verify', ['GET']],
-    ['/api/audit/alerts', ['GET']],
-    ['/api/audit/export', ['GET']],
-    ['/api/audit/export/download', ['GET']],
-    ['/api/stats', ['GET']],
-  ];
-  for (const [path, allow] of known) app.all(path, methodNotAllowed(allow));
+  for (const [path, allow] of KNOWN_PATHS) app.all(path, methodNotAllowed([...allow]));
+  // The web console at / (after the API, so /api paths never reach it and unknown ones stay JSON 404s).
+  consoleRoutes(app, { dir: config.CONSOLE_DIR, logger });
 
   return finishApp(app, logger);
 }

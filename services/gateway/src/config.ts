@@ -92,6 +92,8 @@ export const gatewayEnv = {
   AUDIT_EXPORT_LINK_TTL_SECONDS: z.coerce.number().int().min(10).max(300).default(300),
   // GET /api/stats answers are cached in Redis this long (1 to 5 minutes).
   STATS_CACHE_TTL_SECONDS: z.coerce.number().int().min(60).max(300).default(60),
+  // The built web console (index.html + assets/); unset: the installed @securevault/console's dist/.
+  CONSOLE_DIR: z.string().min(1).optional(),
   EMAIL_ATTACHMENTS_MAX_BYTES: z.coerce
     .number()
     .int()

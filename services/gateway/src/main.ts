@@ -95,7 +95,7 @@ async function main(): Promise<void> {
     streams,
     processStats,
   });
-  const server = await kit.listen(app, config.PORT);
+  const server = await kit.listen(app, config.PORT, '0.0.0.0', config);
   // Closed first: stop accepting, end the open SSE streams (clients resume elsewhere), drain the rest.
   lifecycle.onStop('http', async () => {
     const closing = server.close();

@@ -52,7 +52,13 @@ const RoleBody = z.strictObject({ role: Role });
 const StatusBody = z.strictObject({ disabled: z.boolean() });
 const UserId = z.uuid('must be a UUID');
 const ListQuery = z.strictObject({
-  email: z.string().trim().max(254).optional(),
+  // Postgres text cannot hold NUL (the query would fail: a 500); no email has control characters.
+  email: z
+    .string()
+    .trim()
+    .max(254)
+    .regex(/^[^\p{Cc}]*$/u, 'must not contain control characters')
+    .optional(),
   cursor: z.string().max(200).optional(),
   limit: z.coerce.number().int().min(1).max(100).default(50),
 });
@@ -61,7 +67,10 @@ const ListQuery = z.strictObject({
 function decodeCursor(cursor: string): { createdAt: Date; id: string } {
   const [at = '', id = ''] = Buffer.from(cursor, 'base64url').toString('utf8').split('|');
   const createdAt = new Date(at);
-  if (Number.isNaN(createdAt.getTime()) || !UserId.safeParse(id).success) {
+  // A forged cursor may carry any date JavaScript accepts; Postgres refuses years outside 4713 BC
+  // to 294276 AD (a 500), and no account predates 1970 or outlives 9999.
+  const ms = createdAt.getTime();
+  if (Number.isNaN(ms) || ms < 0 || ms > 253_402_300_799_999 || !UserId.safeParse(id).success) {
     throw new AppError('VALIDATION_FAILED', 'invalid cursor');
   }
   return { createdAt, id };

@@ -14,6 +14,10 @@ import type { RouteContext } from './context.ts';
 const Format = z.enum(['ndjson', 'csv']);
 const ExportQuery = AuditFilterQuery.extend({ format: Format.default('ndjson') });
 type ExportQuery = z.infer<typeof ExportQuery>;
+/** GET /api/audit/export: the filters, the format, and whether to redirect to the download. */
+export const ExportLinkQuery = ExportQuery.extend({
+  redirect: z.enum(['true', 'false']).optional(),
+});
 
 /** What a link grants: who asked, whose events, which filters, until when. */
 const LinkClaims = z.object({
@@ -28,7 +32,7 @@ const LinkClaims = z.object({
 });
 type LinkClaims = z.infer<typeof LinkClaims>;
 
-const DownloadQuery = z.strictObject({ token: z.string().min(10).max(4096) });
+export const DownloadQuery = z.strictObject({ token: z.string().min(10).max(4096) });
 
 export function signLink(key: Buffer, claims: LinkClaims): string {
   const payload = Buffer.from(JSON.stringify(claims)).toString('base64url');
@@ -67,11 +71,7 @@ export function auditExportRoutes(app: Express, ctx: RouteContext): void {
     ctx.authenticate,
     requireScope('audit:read'),
     route((req, res) => {
-      const { redirect, ...query } = validate(
-        ExportQuery.extend({ redirect: z.enum(['true', 'false']).optional() }),
-        req.query,
-        'query',
-      );
+      const { redirect, ...query } = validate(ExportLinkQuery, req.query, 'query');
       const principal = principalOf(req);
       const ownerId = scopedOwner(principal, query.ownerId) ?? null;
       const exp = Math.floor(Date.now() / 1000) + ttl;

@@ -5,13 +5,14 @@ import { AuditAlert, ChainVerification } from '@securevault/contracts';
 import { AppError, route, validate } from '@securevault/service-kit';
 import { principalOf, requireScope } from '../authn.ts';
 import type { RouteContext } from './context.ts';
+import { filterText } from './audit.ts';
 import { queryString, relayJson, scopedOwner } from './audit-relay.ts';
 
 const Seq = z.string().regex(/^[1-9]\d{0,18}$/, 'a positive sequence number');
-const VerifyQuery = z.strictObject({ fromSeq: Seq.optional(), toSeq: Seq.optional() });
-const AlertsQuery = z.strictObject({
+export const VerifyQuery = z.strictObject({ fromSeq: Seq.optional(), toSeq: Seq.optional() });
+export const AlertsQuery = z.strictObject({
   ownerId: z.uuid().optional(),
-  rule: z.string().min(1).max(64).optional(),
+  rule: filterText(64).optional(),
   limit: z.coerce.number().int().min(1).max(200).optional(),
   cursor: z.string().min(1).max(100).optional(),
 });

@@ -7,13 +7,21 @@ import { principalOf, requireScope } from '../authn.ts';
 import { badGateway, callService, internalHeaders, readJson, unavailable } from '../downstream.ts';
 import type { RouteContext } from './context.ts';
 
+/** Free text compared in Postgres, which cannot hold NUL (it would fail the query: a 503). */
+export const filterText = (max: number) =>
+  z
+    .string()
+    .min(1)
+    .max(max)
+    .regex(/^[^\p{Cc}]*$/u, 'must not contain control characters');
+
 /** Filters shared by listing and export: actor, action prefix, target, outcome, time range. */
 export const AuditFilterQuery = z.strictObject({
   ownerId: z.uuid().optional(),
-  action: z.string().min(1).max(100).optional(),
-  actorId: z.string().min(1).max(128).optional(),
-  targetType: z.string().min(1).max(64).optional(),
-  targetId: z.string().min(1).max(128).optional(),
+  action: filterText(100).optional(),
+  actorId: filterText(128).optional(),
+  targetType: filterText(64).optional(),
+  targetId: filterText(128).optional(),
   outcome: z.enum(['success', 'failure', 'denied']).optional(),
   from: z.iso.datetime({ offset: true }).optional(),
   to: z.iso.datetime({ offset: true }).optional(),

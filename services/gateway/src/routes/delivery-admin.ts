@@ -7,11 +7,11 @@ import { principalOf, requireScope } from '../authn.ts';
 import { JobId, fromRedis, getOwnedJob } from '../jobs.ts';
 import { actorOf, type RouteContext } from './context.ts';
 
-const SuppressionBody = z.strictObject({
+export const SuppressionBody = z.strictObject({
   address: z.email().max(320),
   reason: z.string().min(1).max(500).optional(),
 });
-const AddressParam = z.strictObject({ address: z.email().max(320) });
+export const AddressParam = z.strictObject({ address: z.email().max(320) });
 
 export function deliveryAdminRoutes(app: Express, ctx: RouteContext): void {
   const prefix = ctx.config.QUEUE_PREFIX;

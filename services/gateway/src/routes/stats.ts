@@ -7,7 +7,7 @@ import { principalOf, requireScope } from '../authn.ts';
 import type { RouteContext } from './context.ts';
 import { queryString, relayJson, scopedOwner } from './audit-relay.ts';
 
-const StatsQuery = z.strictObject({
+export const StatsQuery = z.strictObject({
   ownerId: z.uuid().optional(),
   days: z.coerce.number().int().min(1).max(90).default(30),
 });
