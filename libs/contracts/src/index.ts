@@ -3,3 +3,4 @@ export * from './queues.ts';
 export * from './jobs.ts';
 export * from './audit.ts';
 export * from './http.ts';
+export * from './pii.ts';

@@ -1,13 +1,11 @@
 // PII and secret masking applied to every audit event before it is stored, whatever the producer sent.
-import type { AuditEvent } from '@securevault/contracts';
+import { maskEmails, type AuditEvent } from '@securevault/contracts';
 
 /** Deeper structures are cut here: an audit record is not a place for arbitrary documents. */
 export const MAX_DEPTH = 8;
 export const MAX_STRING = 4096;
 export const MAX_ARRAY = 500;
 export const TRUNCATED = '[truncated]';
-
-const EMAIL = /[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+@((?:[A-Za-z0-9-]+\.)+[A-Za-z]{2,})/g;
 
 // Credentials that travel inside free text rather than under a key of their own.
 const AUTH_SCHEME = /\b(Bearer|Basic|Token)\s+[A-Za-z0-9._~+/=-]{4,}/gi;
@@ -46,10 +44,8 @@ export function isSecretKey(key: string, value: unknown): boolean {
   return !/(?:type|expiresat|createdat|prefix|scopes|name)$/.test(k);
 }
 
-/** `j***@example.com`: enough to recognise a domain, not to contact anyone. */
-export function maskEmails(value: string): string {
-  return value.replace(EMAIL, (match: string, domain: string) => `${match[0] ?? ''}***@${domain}`);
-}
+/** `j***@example.com` (libs/contracts), re-exported for the audit service's callers. */
+export { maskEmails };
 
 function luhn(digits: string): boolean {
   let sum = 0;

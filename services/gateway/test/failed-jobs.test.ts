@@ -5,8 +5,6 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { startSmtpSink, type SmtpSink } from '@securevault/testing';
-import { maskEmails as auditMaskEmails } from '../../audit/src/mask.ts';
-import { maskEmails } from '../src/routes/failed-jobs.ts';
 import {
   asA,
   asAdmin,
@@ -120,20 +118,6 @@ describe('GET /api/admin/emails/failed', () => {
       [ids[0]],
     );
     assert.equal(page2.nextCursor, null);
-  });
-
-  it('masks addresses exactly as the audit trail does', () => {
-    for (const text of [
-      'jane.doe@example.com',
-      '550 <bounce.one@customer.test>: rejected by the sink',
-      'two: a@b.co and x.y+z@mail.example.org',
-      'ends a sentence: ops-team@sub.example.co.uk.',
-      "o'brien@example.com, 1-2@x-y.io;",
-      'no address here',
-    ]) {
-      assert.equal(maskEmails(text), auditMaskEmails(text));
-    }
-    assert.equal(maskEmails('jane@example.com'), 'j***@example.com');
   });
 
   it('is for admins only, and refuses a bad query with 400', async () => {

@@ -3,6 +3,7 @@
 import type { Express } from 'express';
 import type { Job } from 'bullmq';
 import { z } from 'zod';
+import { maskEmails } from '@securevault/contracts';
 import { route, validate } from '@securevault/service-kit';
 import { requireScope } from '../authn.ts';
 import { fromRedis } from '../jobs.ts';
@@ -16,20 +17,6 @@ export const FailedEmailsQuery = z.strictObject({
     .regex(/^\d{1,9}$/, 'is not a cursor this endpoint issued')
     .optional(),
 });
-
-// The audit service's address pattern with the domain's repeated labels flattened into one
-// character class (no nested quantifier, so no catastrophic backtracking): for any domain without
-// an empty label it finds the same addresses.
-const EMAIL = /[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+@([A-Za-z0-9-][A-Za-z0-9.-]*\.[A-Za-z]{2,})/g;
-
-/**
- * `j***@example.com`, the audit trail's masking (services/audit/src/mask.ts `maskEmails`), applied
- * to free text too: an SMTP refusal quotes the recipient. A service cannot import another
- * service's code, so the test checks that both mask alike.
- */
-export function maskEmails(value: string): string {
-  return value.replace(EMAIL, (match: string, domain: string) => `${match[0] ?? ''}***@${domain}`);
-}
 
 /** One failed email as listed (exported with the query for the OpenAPI document). */
 export const FailedEmail = z.object({
