@@ -9,32 +9,16 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parse, parseAllDocuments, stringify } from 'yaml';
-import {
-  cleanupRedisPrefix,
-  createTestDatabase,
-  freePort,
-  startModelStandin,
-  startSmtpSink,
-  uniquePrefix,
-  waitForHttp,
-  type ModelStandin,
-  type SmtpSink,
-  type TestDatabase,
-} from '@securevault/testing';
+import { freePort, waitForHttp } from '@securevault/testing';
 // The catalog file directly: its package index pulls in pino/OpenTelemetry, not needed here.
 import { CATALOG, PROCESS_METRICS, metricsFor } from '../../libs/observability/src/catalog.ts';
-import {
-  SERVICES,
-  buildServiceEnv,
-  childProcessEnv,
-  type ServiceName,
-} from '../../scripts/lib/service-env.ts';
-import { runNodeScript, spawnService, type ServiceProcess } from '../../scripts/lib/processes.ts';
+import { SERVICES, childProcessEnv, type ServiceName } from '../../scripts/lib/service-env.ts';
+import { spawnService } from '../../scripts/lib/processes.ts';
+import { startPlatform, type Platform } from '../../scripts/lib/platform.ts';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 const CHART = join(ROOT, 'charts/securevault');
@@ -1136,72 +1120,26 @@ function scrapeTargets(all: Doc[]): ScrapeTarget[] {
 }
 
 describe('a real Prometheus scrapes the running services', () => {
-  let db: TestDatabase | undefined;
-  let smtp: SmtpSink | undefined;
-  let model: ModelStandin | undefined;
-  let prefix = '';
+  let platform: Platform | undefined;
   let promDir = '';
   let prom: ChildProcess | undefined;
   let promExited: Promise<void> | undefined;
   let promUrl = '';
   let gatewayUrl = '';
-  const processes = new Map<ServiceName, ServiceProcess>();
-  const managementPorts = {} as Record<ServiceName, number>;
+  let managementPorts = {} as Record<ServiceName, number>;
   const logs: string[] = [];
   const targets = scrapeTargets(docs);
 
   before(async () => {
-    db = await createTestDatabase();
-    smtp = await startSmtpSink({ port: 0 });
-    model = await startModelStandin({ port: 0, chunkDelayMs: 1 });
-    prefix = uniquePrefix('monitoring');
-    const ports = { gateway: await freePort(), auth: await freePort(), audit: await freePort() };
-    for (const s of SERVICES) managementPorts[s] = await freePort();
-    const envFor = (service: ServiceName) =>
-      childProcessEnv(
-        buildServiceEnv(service, {
-          redisUrl: REDIS_URL,
-          databaseUrl: db!.url,
-          smtpUrl: smtp!.url,
-          smtpFrom: 'SecureVault <no-reply@securevault.test>',
-          openaiBaseUrl: model!.baseUrl,
-          openaiApiKey: 'sk-monitoring-standin',
-          sessionSecret: randomBytes(32).toString('hex'),
-          queuePrefix: prefix,
-          ports,
-          managementPorts,
-          nodeEnv: 'production',
-          logLevel: 'warn',
-          extra: { SHUTDOWN_GRACE_MS: '10000' },
-        }),
-      );
-    const onLine = (name: string) => (line: string) => logs.push(`[${name}] ${line}`);
-    for (const service of ['auth', 'audit'] as const) {
-      const code = await runNodeScript(
-        `${service}-migrate`,
-        `services/${service}/src/migrate.ts`,
-        envFor(service),
-        {
-          onLine: onLine(`${service}-migrate`),
-        },
-      );
-      assert.equal(code, 0, `${service} migrations failed:\n${logs.join('\n')}`);
-    }
-    for (const service of SERVICES)
-      processes.set(service, spawnService(service, envFor(service), { onLine: onLine(service) }));
-    await Promise.all(
-      SERVICES.map((s) =>
-        waitForHttp(`http://127.0.0.1:${managementPorts[s]}/readyz`, {
-          timeoutMs: 30_000,
-          expectStatus: 200,
-        }),
-      ),
-    ).catch((err: Error) => {
-      throw new Error(
-        `services did not become ready: ${err.message}\n${logs.slice(-40).join('\n')}`,
-      );
+    platform = await startPlatform({
+      label: 'monitoring',
+      redisUrl: REDIS_URL,
+      openaiApiKey: 'sk-monitoring-standin',
+      logLevel: 'warn',
+      readyTimeoutMs: 30_000,
     });
-    gatewayUrl = `http://127.0.0.1:${ports.gateway}`;
+    managementPorts = platform.managementPorts;
+    gatewayUrl = platform.baseUrl;
     // Traffic through the gateway, so its request histogram (and the SLO rules over it) has data.
     for (let i = 0; i < 5; i++) {
       const res = await fetch(`${gatewayUrl}/api/health`);
@@ -1260,11 +1198,7 @@ describe('a real Prometheus scrapes the running services', () => {
       await promExited;
       clearTimeout(timer);
     }
-    await Promise.all([...processes.values()].map((p) => p.stop(15_000)));
-    await smtp?.close();
-    await model?.close();
-    await db?.drop();
-    if (prefix) await cleanupRedisPrefix(REDIS_URL, prefix);
+    await platform?.stop();
     if (promDir) rmSync(promDir, { recursive: true, force: true });
   });
 
@@ -1293,7 +1227,7 @@ describe('a real Prometheus scrapes the running services', () => {
       await new Promise((r) => setTimeout(r, 250));
     }
     throw new Error(
-      `timed out waiting for ${what}: ${String(last)}\n${logs.slice(-20).join('\n')}`,
+      `timed out waiting for ${what}: ${String(last)}\n${[...(platform?.logs ?? []), ...logs].slice(-20).join('\n')}`,
     );
   }
 
