@@ -11,6 +11,7 @@ import {
 import {
   instrumentPgPool,
   type HealthRegistry,
+  type Lifecycle,
   type Logger,
   type Metrics,
 } from '@securevault/observability';
@@ -93,4 +94,19 @@ export async function migrateDown<DB>(
   });
   const { error } = await migrator.migrateDown();
   if (error) throw new Error(`rolling back schema ${schema} failed`, { cause: error });
+}
+
+/** A service's database pool, closed on stop and checked by readiness as `postgres`. */
+export function connectDatabase<DB>(
+  runtime: { logger: Logger; metrics: Metrics; health: HealthRegistry; lifecycle: Lifecycle },
+  options: { url: string; max?: number; applicationName: string },
+): Database<DB> {
+  const database = createDatabase<DB>({
+    ...options,
+    logger: runtime.logger,
+    metrics: runtime.metrics,
+  });
+  runtime.lifecycle.onStop('database', () => database.close());
+  registerDatabaseHealth(runtime.health, database.db);
+  return database;
 }

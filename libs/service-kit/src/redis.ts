@@ -3,6 +3,7 @@ import { Redis, type RedisOptions } from 'ioredis';
 import {
   instrumentRedis,
   type HealthRegistry,
+  type Lifecycle,
   type Logger,
   type Metrics,
 } from '@securevault/observability';
@@ -79,4 +80,19 @@ export async function closeRedis(client: Redis): Promise<void> {
   } catch {
     client.disconnect();
   }
+}
+
+/**
+ * A service's Redis connection, fully wired: closed on stop (in reverse start order), checked by
+ * readiness as `redis:<name>`, and connected before this returns.
+ */
+export async function connectRedis(
+  runtime: { logger: Logger; metrics: Metrics; health: HealthRegistry; lifecycle: Lifecycle },
+  options: Pick<RedisClientOptions, 'url' | 'name' | 'role'>,
+): Promise<Redis> {
+  const client = createRedis({ ...options, logger: runtime.logger, metrics: runtime.metrics });
+  runtime.lifecycle.onStop(`redis:${options.name}`, () => closeRedis(client));
+  registerRedisHealth(runtime.health, options.name, client);
+  await waitForRedis(client);
+  return client;
 }

@@ -6,7 +6,7 @@ import type { z } from 'zod';
 import { QUEUES, WebhookEventJob, type AuditEvent, type QueueName } from '@securevault/contracts';
 import { createAuditEmitter, type AuditEmitter } from './audit.ts';
 import { createProducer, registerQueueMetrics, type Producer } from './queue.ts';
-import { closeRedis, createRedis, registerRedisHealth, waitForRedis } from './redis.ts';
+import { connectRedis } from './redis.ts';
 import type { Runtime } from './runtime.ts';
 
 export interface WorkerServiceConnections {
@@ -27,16 +27,10 @@ export async function connectWorkerService(options: {
   /** the queues whose depths this service reports in `queue_jobs` */
   gaugeQueues: readonly QueueName[];
 }): Promise<WorkerServiceConnections> {
-  const { logger, metrics, health, lifecycle } = options.runtime;
-  const connect = (name: 'worker' | 'producer') => {
-    const client = createRedis({ url: options.redisUrl, name, logger, metrics, role: name });
-    lifecycle.onStop(`redis:${name}`, () => closeRedis(client));
-    registerRedisHealth(health, name, client);
-    return client;
-  };
-  const workerRedis = connect('worker');
-  const producerRedis = connect('producer');
-  await Promise.all([waitForRedis(workerRedis), waitForRedis(producerRedis)]);
+  const { logger, metrics, lifecycle } = options.runtime;
+  const connect = (name: 'worker' | 'producer') =>
+    connectRedis(options.runtime, { url: options.redisUrl, name, role: name });
+  const [workerRedis, producerRedis] = await Promise.all([connect('worker'), connect('producer')]);
 
   const audit = createAuditEmitter({
     source: options.source,

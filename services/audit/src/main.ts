@@ -35,26 +35,17 @@ try {
 
   // Registered in start order; the lifecycle closes them in reverse:
   // HTTP → worker (finishes in-flight jobs) → queue metrics → database → Redis.
-  const redis = kit.createRedis({
+  const runtime = { logger, metrics, health, lifecycle };
+  const redis = await kit.connectRedis(runtime, {
     url: config.REDIS_URL,
     name: 'worker',
-    logger,
-    metrics,
     role: 'worker',
   });
-  lifecycle.onStop('redis', () => kit.closeRedis(redis));
-  kit.registerRedisHealth(health, 'worker', redis);
-  await kit.waitForRedis(redis);
-
-  const database = kit.createDatabase<Database>({
+  const database = kit.connectDatabase<Database>(runtime, {
     url: config.DATABASE_URL,
-    logger,
-    metrics,
     max: config.DB_POOL_MAX,
     applicationName: 'securevault-audit',
   });
-  lifecycle.onStop('database', () => database.close());
-  kit.registerDatabaseHealth(health, database.db);
 
   const queue = new Queue(QUEUES.audit, {
     connection: redis,

@@ -186,7 +186,7 @@ void describe('main.ts', () => {
         'alert-producer',
         'queue-metrics',
         'database',
-        'redis',
+        'redis:worker',
         'management-server',
         'telemetry',
       ]);

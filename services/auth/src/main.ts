@@ -11,29 +11,19 @@ async function main(): Promise<void> {
   const { createApp } = await import('./app.ts');
 
   const runtime = await kit.createRuntime('auth', config, { telemetry });
-  const { logger, metrics, health, lifecycle } = runtime;
+  const { logger, metrics, lifecycle } = runtime;
 
-  const redis = kit.createRedis({
+  // Audit events go through Redis: "ready" should mean they can be queued.
+  const redis = await kit.connectRedis(runtime, {
     url: config.REDIS_URL,
     name: 'auth',
-    logger,
-    metrics,
     role: 'producer',
   });
-  lifecycle.onStop('redis', () => kit.closeRedis(redis));
-  kit.registerRedisHealth(health, 'auth', redis);
-  // Audit events go through Redis: "ready" should mean they can be queued.
-  await kit.waitForRedis(redis);
-
-  const database = kit.createDatabase<Database>({
+  const database = kit.connectDatabase<Database>(runtime, {
     url: config.DATABASE_URL,
-    logger,
-    metrics,
     max: config.DB_POOL_MAX,
     applicationName: 'securevault-auth',
   });
-  lifecycle.onStop('database', () => database.close());
-  kit.registerDatabaseHealth(health, database.db);
 
   const audit = kit.createAuditEmitter({
     source: 'auth',
