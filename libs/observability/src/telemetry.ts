@@ -50,7 +50,11 @@ export async function startTelemetry(
         ignoreIncomingRequestHook: (req) =>
           ['/healthz', '/readyz', '/metrics'].includes(req.url ?? ''),
       }),
-      new express.ExpressInstrumentation(),
+      // Router and handler spans only: a span per middleware (helmet, parsers, limiters...) cost
+      // more CPU than the request itself under load (docs/performance.md, tracing tax).
+      new express.ExpressInstrumentation({
+        ignoreLayersType: [express.ExpressLayerType.MIDDLEWARE],
+      }),
       new ioredis.IORedisInstrumentation(),
       new pg.PgInstrumentation(),
     ],

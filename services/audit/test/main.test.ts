@@ -58,7 +58,7 @@ void describe('config', () => {
   void it('has the documented defaults and names a missing variable', () => {
     const config = loadAuditConfig({ DATABASE_URL: 'postgres://u@h/db' });
     assert.equal(config.PORT, 8082);
-    assert.equal(config.AUDIT_CONCURRENCY, 8);
+    assert.equal(config.AUDIT_CONCURRENCY, 100);
     assert.equal(config.DB_POOL_MAX, 10);
     assert.ok(Object.isFrozen(config));
     assert.throws(() => loadAuditConfig({}), /DATABASE_URL: is required/);
