@@ -149,6 +149,18 @@ describe('production build of each service', () => {
       assert.equal(health.status, 200);
       const metrics = await (await fetch(`${base}/metrics`)).text();
       assert.match(metrics, /^process_resident_memory_bytes /m, 'serves Prometheus metrics');
+      if (service === 'gateway') {
+        // The image carries the built web console, served with a fresh nonce CSP.
+        const page = await fetch(`http://127.0.0.1:${ports.gateway}/`);
+        const html = await page.text();
+        assert.equal(page.status, 200, html.slice(0, 200));
+        assert.match(page.headers.get('content-type') ?? '', /^text\/html/);
+        const nonce = /'nonce-([^']+)'/.exec(
+          page.headers.get('content-security-policy') ?? '',
+        )?.[1];
+        assert.ok(nonce, 'the page has a nonce CSP');
+        assert.ok(html.includes(`nonce="${nonce}"`), 'its script tags carry the nonce');
+      }
     });
   }
 
