@@ -30,6 +30,8 @@ export interface PlatformOptions {
   extra?: Record<string, string>;
   /** how long the services may take to become ready (default 20 s) */
   readyTimeoutMs?: number;
+  /** which services to run as processes (default all five; migrations always run) */
+  services?: readonly ServiceName[];
 }
 
 export interface Platform {
@@ -45,11 +47,20 @@ export interface Platform {
   managementPorts: Record<ServiceName, number>;
   /** every output line of every service, as `[service] line` */
   logs: string[];
+  /** the public ports of the gateway, auth and audit */
+  ports: { gateway: number; auth: number; audit: number };
+  /** the environment `service` runs with (the chart's variables) */
+  envFor(service: ServiceName): Record<string, string>;
+  /** starts `service` (again, e.g. after a test stopped it) and registers it in `processes` */
+  start(service: ServiceName): ServiceProcess;
+  /** resolves once `service` answers /readyz with 200 */
+  ready(service: ServiceName): Promise<void>;
   /**
-   * Stops what is still running (services first, in parallel), then the stand-ins, the database and
-   * the Redis keys. Resolves with each stopped service's exit code.
+   * Stops what is still running (services first, in parallel, each given `timeoutMs` before a
+   * SIGKILL; default 15 s), then the stand-ins, the database and the Redis keys. Resolves with
+   * each stopped service's exit code.
    */
-  stop(): Promise<Array<[ServiceName, number]>>;
+  stop(timeoutMs?: number): Promise<Array<[ServiceName, number]>>;
 }
 
 /** Starts everything; on any failure, whatever was already started is stopped before rethrowing. */
@@ -63,10 +74,10 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
   let smtp: SmtpSink | undefined;
   let model: ModelStandin | undefined;
 
-  const stop = async (): Promise<Array<[ServiceName, number]>> => {
+  const stop = async (timeoutMs = 15_000): Promise<Array<[ServiceName, number]>> => {
     const codes = await Promise.all(
       [...processes.entries()].map(
-        async ([name, p]) => [name, await p.stop(15_000)] as [ServiceName, number],
+        async ([name, p]) => [name, await p.stop(timeoutMs)] as [ServiceName, number],
       ),
     );
     processes.clear();
@@ -111,23 +122,24 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
       );
       if (code !== 0) throw new Error(`${service} migrations failed:\n${logs.join('\n')}`);
     }
-    for (const service of SERVICES) {
-      processes.set(service, spawnService(service, envFor(service), { onLine: onLine(service) }));
-    }
-    try {
-      await Promise.all(
-        SERVICES.map((s) =>
-          waitForHttp(`http://127.0.0.1:${managementPorts[s]}/readyz`, {
-            timeoutMs: options.readyTimeoutMs ?? 20_000,
-            expectStatus: 200,
-          }),
-        ),
-      );
-    } catch (err) {
-      throw new Error(
-        `services did not become ready: ${(err as Error).message}\n${logs.slice(-60).join('\n')}`,
-      );
-    }
+    const start = (service: ServiceName): ServiceProcess => {
+      const proc = spawnService(service, envFor(service), { onLine: onLine(service) });
+      processes.set(service, proc);
+      return proc;
+    };
+    const ready = async (service: ServiceName): Promise<void> => {
+      await waitForHttp(`http://127.0.0.1:${managementPorts[service]}/readyz`, {
+        timeoutMs: options.readyTimeoutMs ?? 20_000,
+        expectStatus: 200,
+      }).catch((err: unknown) => {
+        throw new Error(
+          `${service} did not become ready: ${(err as Error).message}\n${logs.slice(-60).join('\n')}`,
+        );
+      });
+    };
+    const services = options.services ?? SERVICES;
+    for (const service of services) start(service);
+    await Promise.all(services.map(ready));
     return {
       baseUrl: `http://127.0.0.1:${ports.gateway}`,
       db,
@@ -138,6 +150,10 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
       processes,
       managementPorts,
       logs,
+      ports,
+      envFor,
+      start,
+      ready,
       stop,
     };
   } catch (err) {

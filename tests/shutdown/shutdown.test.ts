@@ -8,66 +8,18 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes, randomUUID } from 'node:crypto';
-import {
-  cleanupRedisPrefix,
-  createTestDatabase,
-  freePort,
-  startModelStandin,
-  startSmtpSink,
-  uniquePrefix,
-  waitForHttp,
-  type ModelStandin,
-  type SmtpSink,
-  type TestDatabase,
-} from '@securevault/testing';
-import {
-  SERVICES,
-  buildServiceEnv,
-  childProcessEnv,
-  type ServiceName,
-} from '../../scripts/lib/service-env.ts';
-import {
-  exitCodeOf,
-  runNodeScript,
-  spawnService,
-  type ServiceProcess,
-} from '../../scripts/lib/processes.ts';
+import type { ServiceName } from '../../scripts/lib/service-env.ts';
+import { exitCodeOf } from '../../scripts/lib/processes.ts';
+import { startPlatform, type Platform } from '../../scripts/lib/platform.ts';
 
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const GRACE_MS = 15_000;
 /** Readiness false this long before the servers stop accepting: time for the load to notice. */
 const DRAIN_MS = 1_000;
 
-let db: TestDatabase | undefined;
-let smtp: SmtpSink | undefined;
-let model: ModelStandin | undefined;
-let prefix = '';
-const processes = new Map<ServiceName, ServiceProcess>();
-const managementPorts = {} as Record<ServiceName, number>;
-let ports = { gateway: 0, auth: 0, audit: 0 };
-const logs: string[] = [];
-let envFor: (service: ServiceName) => Record<string, string>;
-
-const gatewayUrl = () => `http://127.0.0.1:${ports.gateway}`;
-
-function start(service: ServiceName): ServiceProcess {
-  const proc = spawnService(service, envFor(service), {
-    onLine: (line) => logs.push(`[${service}] ${line}`),
-  });
-  processes.set(service, proc);
-  return proc;
-}
-
-async function ready(service: ServiceName): Promise<void> {
-  await waitForHttp(`http://127.0.0.1:${managementPorts[service]}/readyz`, {
-    timeoutMs: 30_000,
-    expectStatus: 200,
-  }).catch((err: unknown) => {
-    throw new Error(
-      `${service} not ready: ${(err as Error).message}\n${logs.slice(-40).join('\n')}`,
-    );
-  });
-}
+let platform: Platform;
+const logs = (): string[] => platform?.logs ?? [];
+const gatewayUrl = () => platform.baseUrl;
 
 async function eventually<T>(
   what: string,
@@ -85,7 +37,9 @@ async function eventually<T>(
     }
     await new Promise((r) => setTimeout(r, 100));
   }
-  throw new Error(`timed out waiting for ${what}: ${String(last)}\n${logs.slice(-40).join('\n')}`);
+  throw new Error(
+    `timed out waiting for ${what}: ${String(last)}\n${logs().slice(-40).join('\n')}`,
+  );
 }
 
 interface Json {
@@ -160,7 +114,7 @@ function watchReadiness(service: ServiceName): { notReady: Promise<number>; canc
   const notReady = (async () => {
     while (!cancelled) {
       try {
-        const res = await fetch(`http://127.0.0.1:${managementPorts[service]}/readyz`);
+        const res = await fetch(`http://127.0.0.1:${platform.managementPorts[service]}/readyz`);
         await res.arrayBuffer();
         if (res.status !== 200) return res.status;
       } catch {
@@ -183,7 +137,7 @@ async function terminateUnderLoad(
   load: ReturnType<typeof runLoad>,
   minimumSent = 100,
 ): Promise<LoadResult> {
-  const proc = processes.get(service)!;
+  const proc = platform.processes.get(service)!;
   await eventually(`${minimumSent} requests`, () =>
     Promise.resolve(load.result.sent >= minimumSent ? true : undefined),
   );
@@ -201,13 +155,13 @@ async function terminateUnderLoad(
   clearTimeout(timer);
   if (exit === 'hung') {
     proc.child.kill('SIGKILL');
-    assert.fail(`${service} did not exit after SIGTERM\n${logs.slice(-40).join('\n')}`);
+    assert.fail(`${service} did not exit after SIGTERM\n${logs().slice(-40).join('\n')}`);
   }
   assert.equal(status, 503, `${service}: readiness must go false (503) before the process exits`);
   assert.equal(
     exitCodeOf(exit),
     0,
-    `${service} exit code (1 = grace period exceeded)\n${logs
+    `${service} exit code (1 = grace period exceeded)\n${logs()
       .filter((l) => l.startsWith(`[${service}]`))
       .slice(-30)
       .join('\n')}`,
@@ -251,52 +205,24 @@ async function generate(): Promise<number> {
 
 describe('shutdown under load', { timeout: 600_000 }, () => {
   before(async () => {
-    db = await createTestDatabase();
-    smtp = await startSmtpSink({ port: 0 });
-    model = await startModelStandin({ port: 0, chunkDelayMs: 15 });
-    prefix = uniquePrefix('shutdown');
-    // One secret for every start of auth: sessions and keys must survive its restart.
-    const sessionSecret = randomBytes(32).toString('hex');
-    ports = { gateway: await freePort(), auth: await freePort(), audit: await freePort() };
-    for (const s of SERVICES) managementPorts[s] = await freePort();
-    envFor = (service) =>
-      childProcessEnv(
-        buildServiceEnv(service, {
-          redisUrl: REDIS_URL,
-          databaseUrl: db!.url,
-          smtpUrl: smtp!.url,
-          smtpFrom: 'SecureVault <no-reply@securevault.test>',
-          openaiBaseUrl: model!.baseUrl,
-          openaiApiKey: 'sk-shutdown-standin',
-          sessionSecret,
-          queuePrefix: prefix,
-          ports,
-          managementPorts,
-          nodeEnv: 'production',
-          logLevel: 'warn',
-          extra: {
-            SHUTDOWN_GRACE_MS: String(GRACE_MS),
-            SHUTDOWN_DRAIN_MS: String(DRAIN_MS),
-            OTEL_SDK_DISABLED: 'true',
-            RATE_LIMIT_API_PER_MINUTE: '1000000',
-            RATE_LIMIT_EMAIL_PER_MINUTE: '1000000',
-            RATE_LIMIT_AI_PER_MINUTE: '1000000',
-          },
-        }),
-      );
-    for (const service of ['auth', 'audit'] as const) {
-      const code = await runNodeScript(
-        `${service}-migrate`,
-        `services/${service}/src/migrate.ts`,
-        envFor(service),
-        {
-          onLine: (line) => logs.push(`[${service}-migrate] ${line}`),
-        },
-      );
-      assert.equal(code, 0, `${service} migrations failed:\n${logs.join('\n')}`);
-    }
-    for (const service of SERVICES) start(service);
-    await Promise.all(SERVICES.map(ready));
+    platform = await startPlatform({
+      label: 'shutdown',
+      redisUrl: REDIS_URL,
+      // One secret for every start of auth: sessions and keys must survive its restart.
+      sessionSecret: randomBytes(32).toString('hex'),
+      openaiApiKey: 'sk-shutdown-standin',
+      modelChunkDelayMs: 15,
+      logLevel: 'warn',
+      readyTimeoutMs: 30_000,
+      extra: {
+        SHUTDOWN_GRACE_MS: String(GRACE_MS),
+        SHUTDOWN_DRAIN_MS: String(DRAIN_MS),
+        OTEL_SDK_DISABLED: 'true',
+        RATE_LIMIT_API_PER_MINUTE: '1000000',
+        RATE_LIMIT_EMAIL_PER_MINUTE: '1000000',
+        RATE_LIMIT_AI_PER_MINUTE: '1000000',
+      },
+    });
 
     const email = `shutdown-${randomUUID().slice(0, 8)}@example.com`;
     assert.equal(
@@ -321,22 +247,14 @@ describe('shutdown under load', { timeout: 600_000 }, () => {
 
   after(async () => {
     await Promise.all(loads.map((stop) => stop()));
-    const codes = await Promise.all(
-      [...processes.entries()].map(
-        async ([name, p]) => [name, await p.stop(GRACE_MS + 5_000)] as const,
-      ),
-    );
-    await smtp?.close();
-    await model?.close();
-    await db?.drop();
-    if (prefix) await cleanupRedisPrefix(REDIS_URL, prefix);
+    const codes = (await platform?.stop(GRACE_MS + 5_000)) ?? [];
     const bad = codes.filter(([, c]) => c !== 0);
     if (bad.length)
-      process.stderr.write(`exit codes ${JSON.stringify(bad)}\n${logs.slice(-60).join('\n')}\n`);
+      process.stderr.write(`exit codes ${JSON.stringify(bad)}\n${logs().slice(-60).join('\n')}\n`);
   });
 
   it('auth: requests in flight complete, then it exits 0', async () => {
-    const base = `http://127.0.0.1:${ports.auth}`;
+    const base = `http://127.0.0.1:${platform.ports.auth}`;
     const load = runLoad(8, async () => {
       const res = await fetch(`${base}/api/auth/me`, { headers: bearer() });
       await res.arrayBuffer();
@@ -344,12 +262,12 @@ describe('shutdown under load', { timeout: 600_000 }, () => {
     });
     const result = await terminateUnderLoad('auth', load);
     assert.ok((result.statuses.get(200) ?? 0) > 0);
-    start('auth');
-    await ready('auth');
+    platform.start('auth');
+    await platform.ready('auth');
   });
 
   it('audit: queries complete and no audit event is lost', async () => {
-    const base = `http://127.0.0.1:${ports.audit}`;
+    const base = `http://127.0.0.1:${platform.ports.audit}`;
     const queries = runLoad(6, async () => {
       const res = await fetch(`${base}/internal/events?limit=5`);
       await res.arrayBuffer();
@@ -361,8 +279,8 @@ describe('shutdown under load', { timeout: 600_000 }, () => {
     await new Promise((r) => setTimeout(r, 300));
     const produced = await events.stop();
     assert.deepEqual([...produced.errors, ...produced.serverErrors], []);
-    start('audit');
-    await ready('audit');
+    platform.start('audit');
+    await platform.ready('audit');
     const ids = [...acceptedEmails.keys()];
     await eventually(
       'every email.queued event stored',
@@ -389,23 +307,23 @@ describe('shutdown under load', { timeout: 600_000 }, () => {
     const before = acceptedEmails.size;
     const load = runLoad(4, (i) => sendEmail(`email-${i}`));
     await eventually('the worker sending', () =>
-      Promise.resolve(smtp!.messages.length > 0 ? true : undefined),
+      Promise.resolve(platform.smtp.messages.length > 0 ? true : undefined),
     );
     await terminateUnderLoad('email-worker', load, 40);
-    start('email-worker');
-    await ready('email-worker');
+    platform.start('email-worker');
+    await platform.ready('email-worker');
     assert.ok(acceptedEmails.size > before);
     const subjects = [...acceptedEmails.values()];
     await eventually(
       'every accepted email delivered',
       () => {
-        const received = new Set(smtp!.messages.map((m) => m.subject));
+        const received = new Set(platform.smtp.messages.map((m) => m.subject));
         return Promise.resolve(subjects.every((s) => received.has(s)) ? true : undefined);
       },
       120_000,
     );
     const counts = new Map<string, number>();
-    for (const m of smtp!.messages) counts.set(m.subject, (counts.get(m.subject) ?? 0) + 1);
+    for (const m of platform.smtp.messages) counts.set(m.subject, (counts.get(m.subject) ?? 0) + 1);
     const twice = [...counts.entries()].filter(([, n]) => n > 1);
     assert.deepEqual(twice, [], 'no email is sent twice');
   });
@@ -424,8 +342,8 @@ describe('shutdown under load', { timeout: 600_000 }, () => {
       30_000,
     );
     await terminateUnderLoad('ai-worker', load, 5);
-    start('ai-worker');
-    await ready('ai-worker');
+    platform.start('ai-worker');
+    await platform.ready('ai-worker');
     for (const id of acceptedGenerations) {
       const done = await eventually(
         `generation ${id}`,
@@ -450,14 +368,14 @@ describe('shutdown under load', { timeout: 600_000 }, () => {
       return res.status;
     });
     await terminateUnderLoad('gateway', load);
-    start('gateway');
-    await ready('gateway');
+    platform.start('gateway');
+    await platform.ready('gateway');
     const fresh = [...acceptedEmails.entries()].filter(([id]) => !before.has(id));
     assert.ok(fresh.length > 0);
     await eventually(
       'the emails accepted during the shutdown delivered',
       () => {
-        const received = new Set(smtp!.messages.map((m) => m.subject));
+        const received = new Set(platform.smtp.messages.map((m) => m.subject));
         return Promise.resolve(fresh.every(([, s]) => received.has(s)) ? true : undefined);
       },
       60_000,
