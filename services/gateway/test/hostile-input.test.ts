@@ -11,24 +11,7 @@ import { randomUUID } from 'node:crypto';
 import fc from 'fast-check';
 import { Ajv2020, type ValidateFunction } from 'ajv/dist/2020.js';
 import addFormatsModule from 'ajv-formats';
-import {
-  cleanupRedisPrefix,
-  createTestDatabase,
-  freePort,
-  uniquePrefix,
-  waitForHttp,
-  type TestDatabase,
-} from '@securevault/testing';
-import {
-  buildServiceEnv,
-  childProcessEnv,
-  type ServiceName,
-} from '../../../scripts/lib/service-env.ts';
-import {
-  runNodeScript,
-  spawnService,
-  type ServiceProcess,
-} from '../../../scripts/lib/processes.ts';
+import { startPlatform, type Platform } from '../../../scripts/lib/platform.ts';
 import { REDIS_URL, startGateway, type Gateway } from './helpers.ts';
 
 // ajv-formats is CommonJS with a default export; under type stripping it arrives as the module.
@@ -84,11 +67,8 @@ interface Outcome {
   text: string;
 }
 
-const logs: string[] = [];
-let db: TestDatabase | undefined;
-let prefix = '';
-const processes = new Map<ServiceName, ServiceProcess>();
-const managementPorts = {} as Record<ServiceName, number>;
+let platform: Platform | undefined;
+const logs = (): string[] => platform?.logs ?? [];
 let gateway: Gateway | undefined;
 let doc: Doc;
 const credentials = {
@@ -102,64 +82,30 @@ const ids = { email: '', generation: '', webhook: '', webhookKept: '', exportTok
 
 // ---- the platform -----------------------------------------------------------------------------
 
+/** auth and audit as processes (the gateway runs in this process, see startGateway). */
 async function startServices(): Promise<{ authUrl: string; auditUrl: string }> {
-  db = await createTestDatabase();
-  prefix = uniquePrefix('hostile');
-  const ports = { gateway: await freePort(), auth: await freePort(), audit: await freePort() };
-  for (const s of ['gateway', 'auth', 'audit', 'email-worker', 'ai-worker'] as const)
-    managementPorts[s] = await freePort();
-  const envFor = (service: ServiceName) =>
-    childProcessEnv(
-      buildServiceEnv(service, {
-        redisUrl: REDIS_URL,
-        databaseUrl: db!.url,
-        smtpUrl: 'smtp://127.0.0.1:1',
-        smtpFrom: 'SecureVault <no-reply@securevault.test>',
-        openaiBaseUrl: 'http://127.0.0.1:1/v1',
-        openaiApiKey: 'unused',
-        sessionSecret: 'hostile-session-secret-0123456789abcdef0123456789',
-        queuePrefix: prefix,
-        ports,
-        managementPorts,
-        nodeEnv: 'production',
-        logLevel: 'warn',
-        extra: { ADMIN_EMAILS: 'hostile-admin@example.com', OTEL_SDK_DISABLED: 'true' },
-      }),
-    );
-  const onLine = (name: string) => (line: string) => logs.push(`[${name}] ${line}`);
-  for (const service of ['auth', 'audit'] as const) {
-    const code = await runNodeScript(
-      `${service}-migrate`,
-      `services/${service}/src/migrate.ts`,
-      envFor(service),
-      { onLine: onLine(`${service}-migrate`) },
-    );
-    assert.equal(code, 0, `${service} migrations failed:\n${logs.join('\n')}`);
-  }
-  for (const service of ['auth', 'audit'] as const) {
-    processes.set(service, spawnService(service, envFor(service), { onLine: onLine(service) }));
-  }
-  await Promise.all(
-    (['auth', 'audit'] as const).map((s) =>
-      waitForHttp(`http://127.0.0.1:${managementPorts[s]}/readyz`, {
-        timeoutMs: 30_000,
-        expectStatus: 200,
-      }),
-    ),
-  );
+  platform = await startPlatform({
+    label: 'hostile',
+    redisUrl: REDIS_URL,
+    sessionSecret: 'hostile-session-secret-0123456789abcdef0123456789',
+    logLevel: 'warn',
+    services: ['auth', 'audit'],
+    readyTimeoutMs: 30_000,
+    extra: { ADMIN_EMAILS: 'hostile-admin@example.com', OTEL_SDK_DISABLED: 'true' },
+  });
   return {
-    authUrl: `http://127.0.0.1:${ports.auth}`,
-    auditUrl: `http://127.0.0.1:${ports.audit}`,
+    authUrl: `http://127.0.0.1:${platform.ports.auth}`,
+    auditUrl: `http://127.0.0.1:${platform.ports.audit}`,
   };
 }
 
 function gatewayEnv(urls: { authUrl: string; auditUrl: string }): Record<string, string> {
   return {
-    QUEUE_PREFIX: prefix,
+    QUEUE_PREFIX: platform!.prefix,
     AUTH_URL: urls.authUrl,
     AUDIT_URL: urls.auditUrl,
-    AUTH_HEALTH_URL: `http://127.0.0.1:${managementPorts.auth}/readyz`,
-    AUDIT_HEALTH_URL: `http://127.0.0.1:${managementPorts.audit}/readyz`,
+    AUTH_HEALTH_URL: `http://127.0.0.1:${platform!.managementPorts.auth}/readyz`,
+    AUDIT_HEALTH_URL: `http://127.0.0.1:${platform!.managementPorts.audit}/readyz`,
     METRICS_TOKEN,
     AUDIT_EXPORT_SIGNING_KEY: SIGNING_KEY,
     INTROSPECTION_CACHE_TTL_MS: '30000',
@@ -925,17 +871,17 @@ describe('hostile input', { timeout: 600_000 }, () => {
       doc = (await json(`${gateway.url}/api/openapi.json`)).body as unknown as Doc;
       await seedAccounts(gateway.url);
     } catch (err) {
-      throw new Error(`${(err as Error).message}\n${logs.slice(-40).join('\n')}`, { cause: err });
+      throw new Error(`${(err as Error).message}\n${logs().slice(-40).join('\n')}`, { cause: err });
     }
   });
 
   after(async () => {
     await gateway?.close();
-    const codes = await Promise.all([...processes.values()].map((p) => p.stop(15_000)));
-    await db?.drop();
-    if (prefix) await cleanupRedisPrefix(REDIS_URL, prefix);
-    if (codes.some((c) => c !== 0))
-      process.stderr.write(`exit codes ${codes.join(',')}\n${logs.slice(-40).join('\n')}\n`);
+    const codes = (await platform?.stop()) ?? [];
+    if (codes.some(([, c]) => c !== 0))
+      process.stderr.write(
+        `exit codes ${JSON.stringify(codes)}\n${logs().slice(-40).join('\n')}\n`,
+      );
   });
 
   it(`answers ${REQUESTS} generated requests across every operation as documented`, async () => {
@@ -1064,7 +1010,7 @@ describe('hostile input', { timeout: 600_000 }, () => {
     for (const service of ['auth', 'audit'] as const) {
       for (const probe of ['healthz', 'readyz']) {
         assert.equal(
-          (await fetch(`http://127.0.0.1:${managementPorts[service]}/${probe}`)).status,
+          (await fetch(`http://127.0.0.1:${platform!.managementPorts[service]}/${probe}`)).status,
           200,
         );
       }
