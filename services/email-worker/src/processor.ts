@@ -78,7 +78,23 @@ export function createEmailProcessor(deps: EmailProcessorDeps) {
     const messageId = `<${job.id}@${domain}>`;
     const target = { type: 'email', id: job.id };
 
-    if (await deps.store.isSuppressed(job.to)) {
+    // The send record is what makes delivery at most once per id: BullMQ alone is at least once.
+    // A previous attempt that failed before talking to the server leaves a claim it may retake.
+    const previous = bullJob.attemptsMade;
+    const retakable =
+      previous > 0 && bullJob.failedReason?.startsWith(NOT_SENT_MARK) === true
+        ? previous
+        : undefined;
+    // One round trip: a suppressed recipient is refused, else the claim and its "sending" entry.
+    let claim: Awaited<ReturnType<DeliveryStore['claim']>>;
+    try {
+      claim = await deps.store.claim(job.id, messageId, attempt, retakable, job.to);
+    } catch (err) {
+      // Redis answered nothing (or the answer was lost): whatever the record says, no SMTP
+      // conversation began.
+      throw notSent(err);
+    }
+    if (claim.kind === 'suppressed') {
       await deps.store.markSuppressed(job.id);
       await deps.store.history(job.id, {
         status: 'suppressed',
@@ -101,21 +117,6 @@ export function createEmailProcessor(deps: EmailProcessorDeps) {
       throw new UnrecoverableError('recipient suppressed');
     }
 
-    // The send record is what makes delivery at most once per id: BullMQ alone is at least once.
-    // A previous attempt that failed before talking to the server leaves a claim it may retake.
-    const previous = bullJob.attemptsMade;
-    const retakable =
-      previous > 0 && bullJob.failedReason?.startsWith(NOT_SENT_MARK) === true
-        ? previous
-        : undefined;
-    let claim: Awaited<ReturnType<DeliveryStore['claim']>>;
-    try {
-      claim = await deps.store.claim(job.id, messageId, attempt, retakable);
-    } catch (err) {
-      // Redis answered nothing (or the answer was lost): whatever the record says, no SMTP
-      // conversation began.
-      throw notSent(err);
-    }
     if (claim.kind === 'sent') {
       deps.logger.info({ jobId: job.id, attempt }, 'email already sent; not sending again');
       // The earlier attempt may have died before queuing its event; the event id deduplicates.
@@ -130,8 +131,7 @@ export function createEmailProcessor(deps: EmailProcessorDeps) {
       // (a crash, or Redis lost after the 250). The server may hold the message: sending again
       // could deliver it twice, so the message is recorded as sent without confirmation.
       const result: EmailResult = { messageId, accepted: [], sentAt: new Date().toISOString() };
-      await deps.store.markSent(job.id, result);
-      await deps.store.history(job.id, {
+      await deps.store.markSent(job.id, result, {
         status: 'sent',
         attempt,
         reason: 'unconfirmed: an earlier attempt was interrupted after the SMTP conversation began',
@@ -142,12 +142,6 @@ export function createEmailProcessor(deps: EmailProcessorDeps) {
       );
       return result;
     }
-    try {
-      await deps.store.history(job.id, { status: 'sending', attempt });
-    } catch (err) {
-      throw notSent(err);
-    }
-
     let info: Awaited<ReturnType<SmtpTransport['sendMail']>>;
     try {
       info = await deps.transport.sendMail({
@@ -215,19 +209,22 @@ export function createEmailProcessor(deps: EmailProcessorDeps) {
       accepted: info.accepted.map(String),
       sentAt: new Date().toISOString(),
     };
-    await deps.store.markSent(job.id, result);
-    await deps.store.history(job.id, { status: 'sent', attempt });
+    await deps.store.markSent(job.id, result, { status: 'sent', attempt });
     sent.inc();
     deps.logger.info({ jobId: job.id, attempt }, 'email sent');
-    await deps.audit.emit({
-      actor,
-      action: 'email.sent',
-      outcome: 'success',
-      ownerId: job.ownerId,
-      target,
-      metadata: { messageId, attempt },
-    });
-    await deps.notify('email.sent', job.ownerId, { emailId: job.id, messageId });
+    // Independent of each other: queued side by side (a failed notify retries the job, which finds
+    // the record "sent" and only notifies again; the event id deduplicates).
+    await Promise.all([
+      deps.audit.emit({
+        actor,
+        action: 'email.sent',
+        outcome: 'success',
+        ownerId: job.ownerId,
+        target,
+        metadata: { messageId, attempt },
+      }),
+      deps.notify('email.sent', job.ownerId, { emailId: job.id, messageId }),
+    ]);
     return result;
   };
 }

@@ -9,10 +9,15 @@ export type ClaimOutcome =
   | { kind: 'claimed' }
   | { kind: 'sent'; result: EmailResult }
   /** a previous attempt began the SMTP conversation and never recorded its end */
-  | { kind: 'unknown'; since: string };
+  | { kind: 'unknown'; since: string }
+  /** the recipient is on the suppression list (checked only when the claim names it) */
+  | { kind: 'suppressed' };
 
 // Atomic so two pickups of one job (a stalled lock, a crash and a restart) cannot both send.
+// With a recipient (ARGV[6]) it also refuses a suppressed one first and, on a claim, appends the
+// "sending" entry (ARGV[7]) to the history (KEYS[2]): one round trip before the SMTP conversation.
 const CLAIM = `
+if ARGV[6] ~= '' and redis.call('HEXISTS', KEYS[3], ARGV[6]) == 1 then return {'suppressed', ''} end
 local state = redis.call('HGET', KEYS[1], 'state')
 if state == 'sent' then return {'sent', redis.call('HGET', KEYS[1], 'result')} end
 if state == 'sending' and (ARGV[5] == '' or redis.call('HGET', KEYS[1], 'attempt') ~= ARGV[5]) then
@@ -20,6 +25,11 @@ if state == 'sending' and (ARGV[5] == '' or redis.call('HGET', KEYS[1], 'attempt
 end
 redis.call('HSET', KEYS[1], 'state', 'sending', 'at', ARGV[1], 'messageId', ARGV[2], 'attempt', ARGV[3])
 redis.call('EXPIRE', KEYS[1], ARGV[4])
+if ARGV[7] ~= '' then
+  redis.call('RPUSH', KEYS[2], ARGV[7])
+  redis.call('LTRIM', KEYS[2], -100, -1)
+  redis.call('EXPIRE', KEYS[2], ARGV[4])
+end
 return {'claimed', ''}
 `;
 
@@ -34,9 +44,15 @@ export interface DeliveryStore {
     messageId: string,
     attempt: number,
     retakeFrom?: number,
+    /** checks suppression first and records the "sending" history entry with the claim */
+    recipient?: string,
   ): Promise<ClaimOutcome>;
-  /** The server answered 250: never send this id again. */
-  markSent(emailId: string, result: EmailResult): Promise<void>;
+  /** The server answered 250: never send this id again (and the history entry, in one go). */
+  markSent(
+    emailId: string,
+    result: EmailResult,
+    entry?: Omit<EmailHistoryEntry, 'at'>,
+  ): Promise<void>;
   /** The conversation failed with a definite answer: a later attempt may send. */
   release(emailId: string): Promise<void>;
   markSuppressed(emailId: string): Promise<void>;
@@ -49,23 +65,29 @@ export function createDeliveryStore(redis: Redis, prefix: string): DeliveryStore
   const record = (id: string) => deliveryKeys.sendRecord(prefix, id);
   const ttl = String(RECORD_TTL_SECONDS);
   return {
-    async claim(emailId, messageId, attempt, retakeFrom) {
+    async claim(emailId, messageId, attempt, retakeFrom, recipient) {
+      const at = new Date().toISOString();
       const [kind, value] = (await redis.eval(
         CLAIM,
-        1,
+        3,
         record(emailId),
-        new Date().toISOString(),
+        deliveryKeys.history(prefix, emailId),
+        deliveryKeys.suppressed(prefix),
+        at,
         messageId,
         String(attempt),
         ttl,
         retakeFrom === undefined ? '' : String(retakeFrom),
+        recipient === undefined ? '' : recipient.toLowerCase(),
+        recipient === undefined ? '' : JSON.stringify({ status: 'sending', attempt, at }),
       )) as [string, string | null];
       if (kind === 'sent') return { kind, result: JSON.parse(value ?? '{}') as EmailResult };
       if (kind === 'unknown') return { kind, since: value ?? '' };
+      if (kind === 'suppressed') return { kind };
       return { kind: 'claimed' };
     },
-    async markSent(emailId, result) {
-      await redis
+    async markSent(emailId, result, entry) {
+      const multi = redis
         .multi()
         .hset(
           record(emailId),
@@ -76,8 +98,15 @@ export function createDeliveryStore(redis: Redis, prefix: string): DeliveryStore
           'result',
           JSON.stringify(result),
         )
-        .expire(record(emailId), RECORD_TTL_SECONDS)
-        .exec();
+        .expire(record(emailId), RECORD_TTL_SECONDS);
+      if (entry) {
+        const key = deliveryKeys.history(prefix, emailId);
+        multi
+          .rpush(key, JSON.stringify({ ...entry, at: new Date().toISOString() }))
+          .ltrim(key, -100, -1)
+          .expire(key, RECORD_TTL_SECONDS);
+      }
+      await multi.exec();
     },
     async release(emailId) {
       await redis.hset(record(emailId), 'state', 'failed', 'at', new Date().toISOString());

@@ -20,7 +20,7 @@ import { createDeliveryStore, type DeliveryStore } from '../src/store.ts';
 import { createSmtpTransport, type SmtpTransport } from '../src/transport.ts';
 import { FROM, REDIS_URL, emailJob, waitForState } from './harness.ts';
 
-type Fault = 'claim-lost-reply' | 'history' | 'release';
+type Fault = 'claim-lost-reply' | 'mark-sent' | 'release';
 
 describe('the send record when Redis fails mid-attempt', () => {
   let sink: SmtpSink;
@@ -60,12 +60,13 @@ describe('the send record when Redis fails mid-attempt', () => {
         }
         return outcome;
       },
-      async history(id, entry) {
-        if (faults[0] === 'history' && entry.status === 'sending') {
+      async markSent(...args) {
+        // After the server's 250: the record cannot say so.
+        if (faults[0] === 'mark-sent') {
           faults.shift();
           throw lost();
         }
-        await real.history(id, entry);
+        await real.markSent(...args);
       },
       async release(id) {
         if (faults[0] === 'release') {
@@ -122,7 +123,7 @@ describe('the send record when Redis fails mid-attempt', () => {
     return { job, done, messages, history };
   }
 
-  for (const fault of ['claim-lost-reply', 'history'] as const) {
+  for (const fault of ['claim-lost-reply'] as const) {
     it(`an attempt that lost Redis before SMTP (${fault}) leaves the next one free to send`, async () => {
       const { done, messages, history } = await run(fault);
       assert.equal(await done.getState(), 'completed');
@@ -134,6 +135,22 @@ describe('the send record when Redis fails mid-attempt', () => {
       assert.ok(done.failedReason.startsWith(NOT_SENT_MARK), done.failedReason);
     });
   }
+
+  it('a send whose 250 could not be recorded is never sent again: the retry records it unconfirmed', async () => {
+    const { done, messages, history } = await run('mark-sent');
+    assert.equal(await done.getState(), 'completed');
+    assert.equal(done.attemptsMade, 2);
+    assert.equal(messages.length, 1, 'the server has it once');
+    assert.deepEqual(
+      history.map((h) => [h.status, h.attempt]),
+      [
+        ['sending', 1],
+        ['sent', 2],
+      ],
+    );
+    assert.match(history.at(-1)?.reason ?? '', /^unconfirmed/);
+    assert.ok(!done.failedReason.startsWith(NOT_SENT_MARK), 'a send is never marked "not sent"');
+  });
 
   it('a definite refusal that could not be recorded is retried, not taken for a send', async () => {
     const { done, messages, history } = await run('release', 'defer.once@customer.test');
