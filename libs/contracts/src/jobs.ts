@@ -156,6 +156,12 @@ export const WebhookEventType = z.enum([
 ]);
 export type WebhookEventType = z.infer<typeof WebhookEventType>;
 
+/** Events the operators' WEBHOOK_URL also receives, whoever owns them. */
+export const OPERATOR_WEBHOOK_EVENTS: readonly WebhookEventType[] = [
+  'email.failed',
+  'security.alert',
+];
+
 /**
  * An event to notify about, put on the `webhook` queue by any service. The email-worker fans it
  * out: to every endpoint the owner subscribed to this event (signed deliveries), and, for

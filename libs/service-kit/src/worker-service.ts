@@ -3,7 +3,14 @@
 import { Queue, type ConnectionOptions } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { z } from 'zod';
-import { QUEUES, WebhookEventJob, type AuditEvent, type QueueName } from '@securevault/contracts';
+import {
+  OPERATOR_WEBHOOK_EVENTS,
+  QUEUES,
+  WebhookEventJob,
+  deliveryKeys,
+  type AuditEvent,
+  type QueueName,
+} from '@securevault/contracts';
 import { createAuditEmitter, type AuditEmitter } from './audit.ts';
 import { createProducer, registerQueueMetrics, type Producer } from './queue.ts';
 import { connectRedis } from './redis.ts';
@@ -15,8 +22,14 @@ export interface WorkerServiceConnections {
   /** stream writes, records and events: fails fast, so a job retries instead of hanging */
   producerRedis: Redis;
   audit: AuditEmitter;
-  /** puts events on the `webhook` queue (the owners' endpoints, operators' notices) */
+  /** the `webhook` queue's producer (the owners' endpoints, operators' notices) */
   webhookEvents: Producer<z.input<typeof WebhookEventJob>>;
+  /**
+   * Queues an event for the webhook fan-out, unless nobody can receive it: an owner without
+   * endpoints, for an event operators do not get. Most accounts have none, and each skipped event
+   * is a job the email-worker does not have to run.
+   */
+  notify: (event: z.input<typeof WebhookEventJob>) => Promise<void>;
 }
 
 export async function connectWorkerService(options: {
@@ -65,5 +78,13 @@ export async function connectWorkerService(options: {
     ]);
   });
 
-  return { workerRedis, producerRedis, audit, webhookEvents };
+  const notify = async (event: z.input<typeof WebhookEventJob>): Promise<void> => {
+    if (event.ownerId !== null && !OPERATOR_WEBHOOK_EVENTS.includes(event.event)) {
+      const endpoints = deliveryKeys.webhookEndpoints(options.prefix, event.ownerId);
+      if ((await producerRedis.exists(endpoints)) === 0) return;
+    }
+    await webhookEvents.add(event);
+  };
+
+  return { workerRedis, producerRedis, audit, webhookEvents, notify };
 }

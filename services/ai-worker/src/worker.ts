@@ -20,7 +20,7 @@ export async function startAiWorker(
 ): Promise<AiWorkerHandles> {
   const { logger, metrics, lifecycle } = runtime;
 
-  const { workerRedis, producerRedis, audit, webhookEvents } = await connectWorkerService({
+  const { workerRedis, producerRedis, audit, notify } = await connectWorkerService({
     source: 'ai-worker',
     redisUrl: config.REDIS_URL,
     prefix: config.QUEUE_PREFIX,
@@ -52,7 +52,7 @@ export async function startAiWorker(
       maxRetryAfterMs: config.AI_RETRY_AFTER_MAX_MS,
       async notify(job, usage) {
         // The generation id doubles as the event id: a retried job queues the same event once.
-        await webhookEvents.add({
+        await notify({
           id: job.id,
           event: 'ai.completed',
           ownerId: job.ownerId,

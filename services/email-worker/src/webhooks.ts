@@ -5,10 +5,10 @@ import { request as httpsRequest } from 'node:https';
 import type { Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import {
+  OPERATOR_WEBHOOK_EVENTS,
   WebhookEndpointRecord,
   deliveryKeys,
   type WebhookEventJob,
-  type WebhookEventType,
 } from '@securevault/contracts';
 import type { Logger } from '@securevault/observability';
 import { createEgressPolicy, type EgressPolicy } from '@securevault/service-kit';
@@ -37,7 +37,6 @@ export function deterministicUuid(name: string): string {
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-5${h.slice(13, 16)}-a${h.slice(17, 20)}-${h.slice(20, 32)}`;
 }
 
-const OPERATOR_EVENTS: readonly WebhookEventType[] = ['email.failed', 'security.alert'];
 const ATTEMPTS_KEPT = 100;
 
 async function post(
@@ -194,7 +193,7 @@ export function createWebhookProcessor(deps: WebhookProcessorDeps) {
       } else failures.push(endpoint.id);
     }
 
-    const forOperators = event.ownerId === null || OPERATOR_EVENTS.includes(event.event);
+    const forOperators = event.ownerId === null || OPERATOR_WEBHOOK_EVENTS.includes(event.event);
     if (forOperators && deps.operatorUrl !== undefined && !already.has('operators')) {
       // Rate-limited per minute across all workers, so an incident does not flood the channel.
       const window = `${deliveryKeys.operatorNotices(deps.prefix)}:${Math.floor(Date.now() / 60_000)}`;

@@ -22,7 +22,7 @@ export async function startEmailWorker(
 ): Promise<EmailWorkerHandles> {
   const { logger, metrics, lifecycle } = runtime;
 
-  const { workerRedis, producerRedis, audit, webhookEvents } = await connectWorkerService({
+  const { workerRedis, producerRedis, audit, notify } = await connectWorkerService({
     source: 'email-worker',
     redisUrl: config.REDIS_URL,
     prefix: config.QUEUE_PREFIX,
@@ -48,7 +48,7 @@ export async function startEmailWorker(
       store,
       async notify(event, ownerId, payload) {
         // One event id per (email, event): a retried job re-queues the same job, not a second one.
-        await webhookEvents.add({
+        await notify({
           id: deterministicUuid(`${event}:${String(payload.emailId)}`),
           event,
           ownerId,

@@ -6,7 +6,8 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { createServer, connect, type Server, type Socket } from 'node:net';
 import type { AddressInfo } from 'node:net';
-import { EmailResult, JOB_NAMES } from '@securevault/contracts';
+import { Queue } from 'bullmq';
+import { EmailResult, JOB_NAMES, QUEUES } from '@securevault/contracts';
 import { freePort, startSmtpSink, type SmtpSink } from '@securevault/testing';
 import {
   auditEvents,
@@ -75,6 +76,22 @@ describe('email-worker with a real SMTP conversation', () => {
     assert.deepEqual(event.metadata, { messageId: `<${job.id}@securevault.test>`, attempt: 1 });
     assert.equal(event.requestId, `job-${job.id}`);
     assert.ok(!JSON.stringify(event).includes(job.to), 'the audit event carries no address');
+
+    // The owner has no webhook endpoints and email.sent is not an operator event: no job for it.
+    const webhook = new Queue(QUEUES.webhook, {
+      connection: h.emailQueue.opts.connection,
+      prefix: h.prefix,
+    });
+    try {
+      const counts = await webhook.getJobCounts();
+      assert.equal(
+        Object.values(counts).reduce((a, b) => a + b, 0),
+        0,
+        `nothing queued for nobody: ${JSON.stringify(counts)}`,
+      );
+    } finally {
+      await webhook.close();
+    }
 
     const logs = h.logs.join('');
     assert.match(logs, new RegExp(job.id));

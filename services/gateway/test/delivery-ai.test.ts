@@ -232,6 +232,13 @@ describe('AI delivery through the gateway and the ai-worker', () => {
   });
 
   it('serves an identical request from the response cache without calling the provider', async () => {
+    // An endpoint for ai.completed, so completions are announced (not contacted: no email-worker).
+    const hook = await call(`${gw.url}/api/webhooks`, {
+      method: 'POST',
+      headers: asA,
+      json: { url: 'https://hooks.customer.test/ai', events: ['ai.completed'] },
+    });
+    assert.equal(hook.status, 201, hook.text);
     const body = { prompt: 'Cache me if you can', maxTokens: 20 };
     const first = await finished(((await generate(body)).body as { id: string }).id);
     assert.equal(first.status, 'completed');
@@ -243,7 +250,8 @@ describe('AI delivery through the gateway and the ai-worker', () => {
     assert.equal(second.usage?.totalTokens, 0);
     const metrics = await (await fetch(`http://127.0.0.1:${worker.managementPort}/metrics`)).text();
     assert.match(metrics, /^cache_requests_total\{cache="ai",result="hit"\} 1$/m);
-    // Each completion is announced on the webhook queue for the owner's endpoints.
+    // Each completion is announced on the webhook queue for the owner's endpoints (queued only
+    // when the owner has some).
     const webhook = new Queue(QUEUES.webhook, {
       connection: gw.redis as ConnectionOptions,
       prefix: gw.prefix,
