@@ -818,10 +818,12 @@ async function main(): Promise<void> {
     sampler.stop();
     await expressPeer?.stop(10_000);
   }
+  // The platform runs TypeScript sources; type stripping adds ~18 MB to each process that the
+  // images (compiled dist/) do not carry: bench/memory-probe.ts --built measures those.
   for (const [name] of pids()) {
     addRow({
       id: `rss-idle-${name}`,
-      metric: `${name} resident memory, idle`,
+      metric: `${name} resident memory, idle (from sources)`,
       unit: 'MB',
       ours: idle.get(name) ?? null,
       peer: null,
@@ -829,7 +831,7 @@ async function main(): Promise<void> {
     });
     addRow({
       id: `rss-load-${name}`,
-      metric: `${name} resident memory, peak under load`,
+      metric: `${name} resident memory, peak under load (from sources)`,
       unit: 'MB',
       ours: sampler.peak.get(name) ?? null,
       peer: null,

@@ -14,6 +14,7 @@ import {
   type TestDatabase,
 } from '@securevault/testing';
 import {
+  NODE_OPTIONS,
   SERVICES,
   buildServiceEnv,
   childProcessEnv,
@@ -155,8 +156,11 @@ export async function startPlatform(options: {
         logLevel: 'info',
         extra: {
           ...BENCH_OVERRIDES,
+          // Added to the service's heap flags, not instead of them: profile what production runs.
           ...(options.profile?.services.includes(service)
-            ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${options.profile.dir}` }
+            ? {
+                NODE_OPTIONS: `${NODE_OPTIONS[service]} --cpu-prof --cpu-prof-dir=${options.profile.dir}`,
+              }
             : {}),
           ...extra,
         },

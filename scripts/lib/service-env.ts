@@ -33,6 +33,21 @@ export interface ServiceEnvBase {
   extra?: Record<string, string>;
 }
 
+/**
+ * V8 heap flags per service, the chart's `<component>.nodeOptions` defaults (values.yaml says why,
+ * flag by flag; bench/test/heap-settings.test.ts checks the two agree). A young generation of
+ * 2 × 2 MB instead of V8's up to 2 × 32 MB for the services that mostly wait on I/O; 2 × 16 MB for
+ * the gateway, whose requests/s fell 15-30 % with less (docs/performance.md); an old-space limit
+ * well under each container's memory limit, which also makes V8 collect start-up garbage.
+ */
+export const NODE_OPTIONS: Readonly<Record<ServiceName, string>> = {
+  gateway: '--max-semi-space-size=16 --max-old-space-size=256',
+  auth: '--max-semi-space-size=2 --max-old-space-size=192',
+  audit: '--max-semi-space-size=2 --max-old-space-size=192',
+  'email-worker': '--max-semi-space-size=2 --max-old-space-size=192',
+  'ai-worker': '--max-semi-space-size=2 --max-old-space-size=256',
+};
+
 /** Variables that differ per service, so a value from the user's shell must never be copied to all of them. */
 export const PER_SERVICE_KEYS: readonly string[] = ['PORT', 'MANAGEMENT_PORT'];
 
@@ -50,6 +65,7 @@ export function buildServiceEnv(
     REDIS_URL: base.redisUrl,
     QUEUE_PREFIX: base.queuePrefix,
     MANAGEMENT_PORT: String(base.managementPorts[service]),
+    NODE_OPTIONS: NODE_OPTIONS[service],
   };
   // Each service gets only the settings and secrets it uses, as the chart mounts them.
   switch (service) {

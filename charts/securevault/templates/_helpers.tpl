@@ -162,6 +162,10 @@ as OTEL_SERVICE_NAME so traces match the metric catalog and `make dev`; the comp
   value: {{ $v.shutdown.graceMs | quote }}
 - name: SHUTDOWN_DRAIN_MS
   value: {{ $v.shutdown.drainMs | quote }}
+{{- with (index $v (include "securevault.valuesKey" .component)).nodeOptions }}
+- name: NODE_OPTIONS
+  value: {{ . | quote }}
+{{- end }}
 {{- if and $v.redis.urlFromSecret (not $v.redis.bundled.enabled) }}
 - name: REDIS_URL_FILE
   value: {{ include "securevault.secretDir" .context }}/redis-url

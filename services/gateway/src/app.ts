@@ -1,6 +1,12 @@
 // The gateway's express app: public API, auth relay, job endpoints, SSE, operator endpoints. Does not listen.
 import type { Express, RequestHandler } from 'express';
-import { registerQueueMetrics, createBaseApp, finishApp, AppError } from '@securevault/service-kit';
+import {
+  registerQueueMetrics,
+  createBaseApp,
+  finishApp,
+  AppError,
+  route,
+} from '@securevault/service-kit';
 import { authenticate } from './authn.ts';
 import { authRelay } from './relay.ts';
 import type { GatewayConfig } from './config.ts';
@@ -21,10 +27,12 @@ import { auditExportRoutes } from './routes/audit-export.ts';
 import { auditVerifyRoutes } from './routes/audit-verify.ts';
 import { statsRoutes } from './routes/stats.ts';
 import { opsRoutes } from './routes/ops.ts';
-import { OPENAPI_PATH, buildOpenApiDocument } from './openapi.ts';
 import { consoleRoutes } from './console.ts';
 
 export type { GatewayDeps } from './routes/context.ts';
+
+/** Where the OpenAPI document is served (here, not in openapi.ts, which is loaded on demand). */
+export const OPENAPI_PATH = '/api/openapi.json';
 
 /** A known path asked with another method: 405 with Allow, rather than a misleading 404. */
 function methodNotAllowed(allow: string[]): RequestHandler {
@@ -123,13 +131,23 @@ export function createApp(
   app.get('/api/health', (_req, res) => {
     res.set('Cache-Control', 'no-store').json({ status: 'ok' });
   });
-  // Public and the same for everyone: built once, cacheable.
-  const openapi = JSON.stringify(
-    buildOpenApiDocument({ maxTokensLimit: config.AI_MAX_TOKENS_LIMIT }),
+  // Public and the same for everyone: built on the first request, then cached. Few clients ever
+  // ask; the generator, its response schemas and the document cost every gateway ~1.5 MB of heap
+  // held for nothing at start (docs/performance.md, resident memory).
+  let openapi: Promise<string> | undefined;
+  app.get(
+    OPENAPI_PATH,
+    route(async (_req, res) => {
+      openapi ??= import('./openapi.ts').then(({ buildOpenApiDocument }) =>
+        JSON.stringify(buildOpenApiDocument({ maxTokensLimit: config.AI_MAX_TOKENS_LIMIT })),
+      );
+      const body = await openapi.catch((err: unknown) => {
+        openapi = undefined;
+        throw err;
+      });
+      res.set('Cache-Control', 'public, max-age=300').type('application/json').send(body);
+    }),
   );
-  app.get(OPENAPI_PATH, (_req, res) => {
-    res.set('Cache-Control', 'public, max-age=300').type('application/json').send(openapi);
-  });
   app.post('/api/auth/login', limits.anonymous, ...limits.login);
   app.use('/api/auth', (req, res, next) => {
     if (req.path === '/login' && req.method === 'POST') next();

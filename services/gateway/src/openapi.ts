@@ -13,6 +13,7 @@ import { AlertsQuery, VerifyQuery } from './routes/audit-verify.ts';
 import { DownloadQuery, ExportLinkQuery } from './routes/audit-export.ts';
 import { StatsQuery } from './routes/stats.ts';
 import { DASHBOARD_PATH } from './routes/queue-dashboard.ts';
+import { OPENAPI_PATH } from './app.ts';
 import {
   AiBudget,
   ApiKeyCreateBody,
@@ -50,8 +51,6 @@ import {
   WebhookEndpointWithSecret,
   WebhookList,
 } from './schemas.ts';
-
-export const OPENAPI_PATH = '/api/openapi.json';
 
 type JsonSchema = Record<string, unknown>;
 type Auth = 'none' | 'user' | 'operator' | 'link';

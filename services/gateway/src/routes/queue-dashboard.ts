@@ -1,9 +1,6 @@
 // The admin-only queue dashboard (Bull Board) at /api/admin/queues, behind the gateway's authentication.
 import type { Express, RequestHandler } from 'express';
 import { Queue, type ConnectionOptions } from 'bullmq';
-import { createBullBoard } from '@bull-board/api';
-import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
-import { ExpressAdapter } from '@bull-board/express';
 import { QUEUES } from '@securevault/contracts';
 import { requireScope } from '../authn.ts';
 import type { RouteContext } from './context.ts';
@@ -33,7 +30,17 @@ const dashboardHeaders: RequestHandler = (_req, res, next) => {
   next();
 };
 
-export function queueDashboardRoutes(app: Express, ctx: RouteContext): void {
+/**
+ * Bull Board (its API, adapters and UI router) is loaded on the first dashboard request, not at
+ * start: only admins ever open it, and loading it costs every gateway ~3 MB of heap
+ * (docs/performance.md, resident memory).
+ */
+async function dashboardRouter(ctx: RouteContext): Promise<RequestHandler> {
+  const [{ createBullBoard }, { BullMQAdapter }, { ExpressAdapter }] = await Promise.all([
+    import('@bull-board/api'),
+    import('@bull-board/api/bullMQAdapter'),
+    import('@bull-board/express'),
+  ]);
   // The gateway produces no webhook jobs itself; the dashboard still shows that queue. It borrows
   // the shared producer connection, so there is nothing of its own to close.
   const webhook = new Queue(QUEUES.webhook, {
@@ -50,11 +57,21 @@ export function queueDashboardRoutes(app: Express, ctx: RouteContext): void {
     serverAdapter,
     options: { uiConfig: { boardTitle: 'SecureVault queues' } },
   });
-  app.use(
-    DASHBOARD_PATH,
-    ctx.authenticate,
-    requireScope('admin'),
-    dashboardHeaders,
-    serverAdapter.getRouter() as RequestHandler,
-  );
+  return serverAdapter.getRouter() as RequestHandler;
+}
+
+export function queueDashboardRoutes(app: Express, ctx: RouteContext): void {
+  let router: Promise<RequestHandler> | undefined;
+  const dashboard: RequestHandler = (req, res, next) => {
+    router ??= dashboardRouter(ctx);
+    router.then(
+      (handle) => handle(req, res, next),
+      (err: unknown) => {
+        // Not cached: a failed load (e.g. a missing file) is retried by the next request.
+        router = undefined;
+        next(err);
+      },
+    );
+  };
+  app.use(DASHBOARD_PATH, ctx.authenticate, requireScope('admin'), dashboardHeaders, dashboard);
 }
