@@ -5,32 +5,26 @@
 set -euo pipefail
 log() { echo "[ensure-tools] $*" >&2; }
 
-if command -v promtool >/dev/null 2>&1; then
-  log "promtool present ($(command -v promtool)); nothing to do"
-elif [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
-  # Debian's "prometheus" package ships promtool; the server it also installs is not started here.
-  if DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends prometheus >/dev/null 2>&1 \
-     || { apt-get update >/dev/null 2>&1 \
-          && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends prometheus >/dev/null 2>&1; }; then
-    log "installed promtool with apt-get (package prometheus)"
+# ensure <command> <Debian package> <what happens without it>
+ensure() {
+  local command="$1" package="$2" without="$3"
+  if command -v "$command" >/dev/null 2>&1; then
+    log "$command present ($(command -v "$command")); nothing to do"
+  elif [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
+    # A stale package index is refreshed once, only when the first try fails.
+    if DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "$package" >/dev/null 2>&1 \
+       || { apt-get update >/dev/null 2>&1 \
+            && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "$package" >/dev/null 2>&1; }; then
+      log "installed $command with apt-get (package $package)"
+    else
+      log "notice: apt-get install $package failed; $without"
+    fi
   else
-    log "notice: apt-get install prometheus failed; chart tests will skip the promtool check"
+    log "notice: $command missing and not root with apt-get; $without"
   fi
-else
-  log "notice: promtool missing and not root with apt-get; chart tests will skip the promtool check"
-fi
+}
 
+# Debian's "prometheus" package ships promtool; the server it also installs is not started here.
+ensure promtool prometheus 'chart tests will skip the promtool check'
 # The console's browser tests drive /usr/bin/chromium through playwright-core (no browser download).
-if command -v chromium >/dev/null 2>&1; then
-  log "chromium present ($(command -v chromium)); nothing to do"
-elif [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
-  if DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium >/dev/null 2>&1 \
-     || { apt-get update >/dev/null 2>&1 \
-          && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium >/dev/null 2>&1; }; then
-    log "installed chromium with apt-get"
-  else
-    log "notice: apt-get install chromium failed; console browser tests skip (and fail under CI=true)"
-  fi
-else
-  log "notice: chromium missing and not root with apt-get; console browser tests skip (and fail under CI=true)"
-fi
+ensure chromium chromium 'console browser tests skip (and fail under CI=true)'
