@@ -1343,17 +1343,26 @@ describe('a real Prometheus scrapes the running services', () => {
       },
     );
     assert.equal(ratio[0]!.value[1], '0');
-    // Healthy platform: the auth and target-down alerts are not pending or firing.
-    const alerts = await promApi<{ alerts: Array<{ labels: Labels; state: string }> }>(
-      '/api/v1/alerts',
-    );
-    const names = alerts.alerts.map((a) => a.labels.alertname);
-    for (const quiet of [
-      'SecureVaultAuthDown',
-      'SecureVaultTargetDown',
-      'SecureVaultRedisDisconnected',
-    ])
-      assert.ok(!names.includes(quiet), `${quiet} is quiet: ${JSON.stringify(alerts.alerts)}`);
+    // Healthy platform: the auth and target-down alerts are not pending or firing. Until a
+    // target's first scrape lands, `absent(up{...})` is true and such an alert is briefly pending:
+    // wait until every target reports up == 1, then for the rules to evaluate that.
+    await eventually('every target scraped and up', async () => {
+      const up = await query('up');
+      return up.result.length === targets.length && up.result.every((r) => r.value[1] === '1')
+        ? true
+        : undefined;
+    });
+    const quiet = ['SecureVaultAuthDown', 'SecureVaultTargetDown', 'SecureVaultRedisDisconnected'];
+    let alerts: Array<{ labels: Labels; state: string }> = [];
+    const settled = await eventually(
+      'the down alerts to clear once every target is up',
+      async () => {
+        alerts = (await promApi<{ alerts: typeof alerts }>('/api/v1/alerts')).alerts;
+        return alerts.every((a) => !quiet.includes(a.labels.alertname ?? '')) ? true : undefined;
+      },
+      10_000,
+    ).catch(() => false);
+    assert.ok(settled, `${quiet.join(', ')} are quiet: ${JSON.stringify(alerts)}`);
   });
 });
 
