@@ -112,3 +112,28 @@ export const StatsReport = z.object({
   users: z.array(StatsCounts.extend({ ownerId: z.uuid().nullable() })).optional(),
 });
 export type StatsReport = z.infer<typeof StatsReport>;
+
+/** The most events one audit job carries (the audit service stores them in one transaction). */
+export const AUDIT_JOB_MAX_EVENTS = 100;
+
+/**
+ * Events an emitter queued together (group commit): while one job is being added, the events
+ * emitted meanwhile wait and travel in the next job, so a busy service queues one job per round
+ * trip instead of one per event. The job's trace is its first event's.
+ */
+export const AuditEventBatch = z.object({
+  id: z.uuid(),
+  events: z.array(AuditEvent).min(1).max(AUDIT_JOB_MAX_EVENTS),
+  trace: TraceCarrier.optional(),
+});
+export type AuditEventBatch = z.infer<typeof AuditEventBatch>;
+
+/** What the audit queue carries: one event (a batch of one, and older producers) or a batch. */
+export const AuditJob = z.union([AuditEventBatch, AuditEvent]);
+export type AuditJob = z.infer<typeof AuditJob>;
+export type AuditJobInput = z.input<typeof AuditJob>;
+
+/** The events of an audit job's payload, in the order they were emitted. */
+export function auditEventsOf(job: AuditJob): AuditEvent[] {
+  return 'events' in job ? job.events : [job];
+}

@@ -53,7 +53,7 @@ export const DEFAULT_JOB_OPTIONS: JobsOptions = {
 
 export interface Producer<T> {
   queue: Queue;
-  /** Validates, attaches the trace context and enqueues under the payload's own id. */
+  /** Validates, attaches the trace context (unless it has one) and enqueues under the payload's id. */
   add(data: T, options?: JobsOptions): Promise<string>;
   close(): Promise<void>;
 }
@@ -77,7 +77,8 @@ export function createProducer<
   return {
     queue,
     async add(data, jobOptions) {
-      const trace = injectTraceContext();
+      // A payload built earlier in its own context (an audit event waiting for its batch) keeps it.
+      const trace = (data as { trace?: TraceCarrier }).trace ?? injectTraceContext();
       const payload = options.schema.parse(trace ? { ...(data as object), trace } : data);
       if (options.connection.status !== 'ready') {
         throw new AppError('SERVICE_UNAVAILABLE', 'the job queue is unavailable, try again later', {

@@ -2,7 +2,14 @@
 import { randomUUID } from 'node:crypto';
 import { Queue, QueueEvents, type ConnectionOptions, type Job } from 'bullmq';
 import { Redis } from 'ioredis';
-import { AiJob, QUEUES, generationStreamKey, type AuditEvent } from '@securevault/contracts';
+import {
+  AiJob,
+  AuditJob,
+  QUEUES,
+  auditEventsOf,
+  generationStreamKey,
+  type AuditEvent,
+} from '@securevault/contracts';
 import { HealthRegistry, Lifecycle, Metrics, createLogger } from '@securevault/observability';
 import { createProducer, type Producer } from '@securevault/service-kit';
 import { cleanupRedisPrefix, uniquePrefix, waitForJobState } from '@securevault/testing';
@@ -119,7 +126,9 @@ export async function auditEvents(
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const jobs = await queue.getJobs(['waiting', 'prioritized', 'delayed']);
-    const events = jobs.map((j) => j.data as AuditEvent).filter((e) => e.target?.id === targetId);
+    const events = jobs
+      .flatMap((j) => auditEventsOf(AuditJob.parse(j.data)))
+      .filter((e) => e.target?.id === targetId);
     if (events.length >= count || Date.now() > deadline) return events;
     await new Promise((r) => setTimeout(r, 25));
   }

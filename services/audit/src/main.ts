@@ -12,7 +12,7 @@ try {
 
   const [
     { Queue },
-    { AuditEvent, QUEUES, WebhookEventJob },
+    { AuditJob, QUEUES, WebhookEventJob },
     kit,
     { createApp },
     { createProcessor },
@@ -76,7 +76,7 @@ try {
 
   const worker = kit.createWorker({
     queue: QUEUES.audit,
-    schema: AuditEvent,
+    schema: AuditJob,
     processor: createProcessor({
       db: database.db,
       logger,

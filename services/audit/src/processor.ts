@@ -1,6 +1,11 @@
 // The audit queue's job processor: mask, batch, chain and store; detection and alert fan-out follow the commit.
 import type { Job } from 'bullmq';
-import type { AuditEvent, WebhookEventJob } from '@securevault/contracts';
+import {
+  auditEventsOf,
+  type AuditEvent,
+  type AuditJob,
+  type WebhookEventJob,
+} from '@securevault/contracts';
 import type { Logger, Metrics } from '@securevault/observability';
 import { isStoreUnavailable } from './app.ts';
 import { Batcher, ItemError } from './batcher.ts';
@@ -47,7 +52,11 @@ export function alertJob(alert: Alert): WebhookEventJob {
  * every job of the batch is retried (re-delivered events already stored are skipped).
  */
 export async function storeBatch(deps: ProcessorDeps, events: AuditEvent[]): Promise<StoredBatch> {
-  const masked = events.map(maskEvent);
+  return storeMasked(deps, events.map(maskEvent));
+}
+
+/** storeBatch for events masked already (the processor masks each job as it arrives). */
+async function storeMasked(deps: ProcessorDeps, masked: AuditEvent[]): Promise<StoredBatch> {
   const result = await deps.db.transaction().execute(async (trx) => {
     await lockChain(trx);
     const rows = await appendLocked(trx, masked);
@@ -76,7 +85,7 @@ export async function storeBatch(deps: ProcessorDeps, events: AuditEvent[]): Pro
   for (const row of result.rows) counted.inc({ source: row.source, outcome: row.outcome });
   const last = result.rows.at(-1);
   if (last) deps.metrics.get('audit_chain_head_seq').set(Number(last.seq));
-  deps.metrics.get('audit_batch_size').observe(events.length);
+  deps.metrics.get('audit_batch_size').observe(masked.length);
   for (const alert of result.alerts) {
     deps.metrics.get('security_alerts_total').inc({ rule: alert.rule });
     deps.logger.warn({ alertId: alert.id, rule: alert.rule }, 'security alert raised');
@@ -107,7 +116,7 @@ export async function recordEvent(deps: ProcessorDeps, event: AuditEvent): Promi
 }
 
 /**
- * The processor createWorker calls: each job joins the current batch and settles with it. When a
+ * The processor createWorker calls: each job's events join the current batch and settle with it. When a
  * batch fails for a reason other than Postgres being unreachable, its events are retried one by
  * one, so one event Postgres refuses cannot hold back the others it was batched with.
  */
@@ -120,7 +129,7 @@ export function createProcessor(deps: ProcessorDeps) {
   const batcher = new Batcher<AuditEvent, RecordOutcome>(
     async (events) => {
       try {
-        return outcomes(events, (await storeBatch(deps, events)).rows);
+        return outcomes(events, (await storeMasked(deps, events)).rows);
       } catch (err) {
         // Thrown on purpose: the jobs go back to the queue with backoff instead of being lost.
         deps.logger.error(
@@ -132,7 +141,9 @@ export function createProcessor(deps: ProcessorDeps) {
       const results: Array<RecordOutcome | ItemError> = [];
       for (const event of events) {
         try {
-          results.push(outcomes([event], (await storeBatch(deps, [event])).rows)[0] ?? 'duplicate');
+          results.push(
+            outcomes([event], (await storeMasked(deps, [event])).rows)[0] ?? 'duplicate',
+          );
         } catch (err) {
           deps.logger.error({ err, eventId: event.id }, 'audit event refused; it will be retried');
           results.push(new ItemError(err));
@@ -142,5 +153,11 @@ export function createProcessor(deps: ProcessorDeps) {
     },
     deps.batch ?? { maxSize: 100, lingerMs: 5 },
   );
-  return (event: AuditEvent, _job: Job) => batcher.add(event);
+  // A job's events join the current batch together; the job settles when all of them have, and
+  // if any failed it is retried whole (the events already stored are duplicates then, skipped).
+  // Masking happens here, as each job arrives, so it overlaps the flush Postgres is running.
+  return async (job: AuditJob, _job: Job): Promise<RecordOutcome | RecordOutcome[]> => {
+    if (!('events' in job)) return batcher.add(maskEvent(job));
+    return Promise.all(auditEventsOf(job).map((event) => batcher.add(maskEvent(event))));
+  };
 }

@@ -4,9 +4,9 @@
 import { after, afterEach, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import type { Worker } from 'bullmq';
+import type { Job, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { AuditEvent, JOB_NAMES, QUEUES } from '@securevault/contracts';
+import { AuditJob, JOB_NAMES, QUEUES, type AuditJobInput } from '@securevault/contracts';
 import type { Metrics } from '@securevault/observability';
 import {
   closeRedis,
@@ -39,13 +39,13 @@ void describe('audit worker', () => {
   let prefix: string;
   let workerRedis: Redis;
   let producerRedis: Redis;
-  let producer: Producer<AuditEvent>;
+  let producer: Producer<AuditJobInput>;
   const workers: Worker[] = [];
 
   const startWorker = (db = mdb.database.db) => {
     const worker = createWorker({
       queue: QUEUES.audit,
-      schema: AuditEvent,
+      schema: AuditJob,
       processor: createProcessor({ db, logger, metrics }),
       connection: workerRedis,
       prefix,
@@ -69,6 +69,33 @@ void describe('audit worker', () => {
   };
   const stored = (id: string, timeoutMs = 10_000) =>
     waitFor<EventRow>(() => row(id), timeoutMs, `event ${id} stored`);
+  /** The job once `ready(job)` holds. */
+  const jobWhen = (id: string, ready: (job: Job) => boolean | Promise<boolean>, what: string) =>
+    waitFor(
+      async () => {
+        const job = await producer.queue.getJob(id);
+        return job && (await ready(job)) ? job : undefined;
+      },
+      10_000,
+      what,
+    );
+  const completed = async (job: Job) => (await job.getState()) === 'completed';
+  /** Runs `fn` while Postgres refuses `test.poison` events: a real refusal, from a trigger. */
+  const whilePoisonRefused = async (fn: () => Promise<void>) => {
+    await sql`create function audit.test_refuse() returns trigger language plpgsql as $$
+      begin
+        if new.action = 'test.poison' then raise exception 'refused for the test'; end if;
+        return new;
+      end $$`.execute(mdb.database.db);
+    await sql`create trigger test_refuse before insert on audit.events
+      for each row execute function audit.test_refuse()`.execute(mdb.database.db);
+    try {
+      await fn();
+    } finally {
+      await sql`drop trigger test_refuse on audit.events`.execute(mdb.database.db);
+      await sql`drop function audit.test_refuse()`.execute(mdb.database.db);
+    }
+  };
 
   before(async () => {
     mdb = await migratedDatabase();
@@ -85,7 +112,7 @@ void describe('audit worker', () => {
     await Promise.all([waitForRedis(workerRedis), waitForRedis(producerRedis)]);
     producer = createProducer({
       queue: QUEUES.audit,
-      schema: AuditEvent,
+      schema: AuditJob,
       connection: producerRedis,
       prefix,
       // What the emitter of every service uses.
@@ -174,6 +201,33 @@ void describe('audit worker', () => {
     assert.equal(await count(event.id), 1);
   });
 
+  void it('stores the events of a batch job in order, and a redelivered batch only once', async () => {
+    startWorker();
+    const events = Array.from({ length: 3 }, (_, i) =>
+      sampleEvent({ target: { type: 'user', id: `batch-${i}@example.com` } }),
+    );
+    const batch = { id: randomUUID(), events };
+    await producer.add(batch, { removeOnComplete: true });
+    const rows = await Promise.all(events.map((e) => stored(e.id)));
+    const seqs = rows.map((r) => BigInt(r.seq));
+    assert.ok(seqs[0]! < seqs[1]! && seqs[1]! < seqs[2]!, 'chained in emission order');
+    assert.deepEqual(
+      rows.map((r) => r.target_id),
+      ['b***@example.com', 'b***@example.com', 'b***@example.com'],
+      'masked like single events',
+    );
+    await waitFor(
+      async () => ((await producer.queue.getJob(batch.id)) ? undefined : true),
+      10_000,
+      'first job removed',
+    );
+    await producer.add(batch);
+    const again = await jobWhen(batch.id, completed, 'second delivery completed');
+    assert.deepEqual(again.returnvalue, ['duplicate', 'duplicate', 'duplicate']);
+    for (const e of events) assert.equal(await count(e.id), 1);
+    assert.equal((await verifyChain(mdb.database.db)).valid, true);
+  });
+
   void it('fails a payload that breaks the contract at once, storing nothing', async () => {
     startWorker();
     const id = randomUUID();
@@ -183,14 +237,7 @@ void describe('audit worker', () => {
       { id, action: 'NOT AN ACTION', source: 'nobody' },
       { jobId: id, attempts: 20 },
     );
-    const job = await waitFor(
-      async () => {
-        const j = await producer.queue.getJob(id);
-        return j && (await j.getState()) === 'failed' ? j : undefined;
-      },
-      10_000,
-      'bad job failed',
-    );
+    const job = await jobWhen(id, async (j) => (await j.getState()) === 'failed', 'bad job failed');
     assert.equal(job.attemptsMade, 1);
     assert.match(job.failedReason, /does not match the audit contract/);
     assert.equal(await count(id), 0);
@@ -200,12 +247,9 @@ void describe('audit worker', () => {
     startWorker();
     const event = sampleEvent();
     await producer.queue.add('something-else', event, { jobId: event.id, attempts: 20 });
-    const job = await waitFor(
-      async () => {
-        const j = await producer.queue.getJob(event.id);
-        return j && (await j.getState()) === 'failed' ? j : undefined;
-      },
-      10_000,
+    const job = await jobWhen(
+      event.id,
+      async (j) => (await j.getState()) === 'failed',
       'misnamed job failed',
     );
     assert.match(job.failedReason, /unexpected job name/);
@@ -213,16 +257,8 @@ void describe('audit worker', () => {
   });
 
   void it('stores the rest of a batch when Postgres refuses one of its events, and that one later', async () => {
-    // A real Postgres refusal for one action (a trigger), while the rest of the batch is fine.
-    await sql`create function audit.test_refuse() returns trigger language plpgsql as $$
-      begin
-        if new.action = 'test.poison' then raise exception 'refused for the test'; end if;
-        return new;
-      end $$`.execute(mdb.database.db);
-    await sql`create trigger test_refuse before insert on audit.events
-      for each row execute function audit.test_refuse()`.execute(mdb.database.db);
     const poison = sampleEvent({ action: 'test.poison' });
-    try {
+    await whilePoisonRefused(async () => {
       const worker = startWorker();
       await worker.pause();
       const good = Array.from({ length: 5 }, () => sampleEvent());
@@ -233,32 +269,32 @@ void describe('audit worker', () => {
       for (const e of good) await stored(e.id);
       // Each good event was stored on its first attempt, whatever batch the refused one was in.
       for (const e of good) {
-        const j = await waitFor(
-          async () => {
-            const found = await producer.queue.getJob(e.id);
-            return found && (await found.getState()) === 'completed' ? found : undefined;
-          },
-          10_000,
-          'good job completed',
-        );
-        assert.equal(j.attemptsMade, 1);
+        assert.equal((await jobWhen(e.id, completed, 'good job completed')).attemptsMade, 1);
       }
-      const job = await waitFor(
-        async () => {
-          const j = await producer.queue.getJob(poison.id);
-          return j && j.attemptsMade >= 1 ? j : undefined;
-        },
-        10_000,
-        'poison attempted',
-      );
+      const job = await jobWhen(poison.id, (j) => j.attemptsMade >= 1, 'poison attempted');
       assert.match(job.failedReason, /refused for the test/);
       assert.equal(await count(poison.id), 0);
-    } finally {
-      await sql`drop trigger test_refuse on audit.events`.execute(mdb.database.db);
-      await sql`drop function audit.test_refuse()`.execute(mdb.database.db);
-    }
+    });
     // Once Postgres accepts it, the retried job lands and the chain is whole.
     assert.equal((await stored(poison.id, 10_000)).action, 'test.poison');
+    assert.equal((await verifyChain(mdb.database.db)).valid, true);
+  });
+
+  void it('retries a batch job whole when Postgres refuses one of its events, storing the rest once', async () => {
+    const good = [sampleEvent(), sampleEvent()];
+    const poison = sampleEvent({ action: 'test.poison' });
+    const batch = { id: randomUUID(), events: [good[0]!, poison, good[1]!] };
+    await whilePoisonRefused(async () => {
+      startWorker();
+      await producer.add(batch, { backoff: { type: 'fixed', delay: 200 } });
+      for (const e of good) await stored(e.id);
+      const failed = await jobWhen(batch.id, (j) => j.attemptsMade >= 1, 'batch attempted');
+      assert.match(failed.failedReason, /refused for the test/);
+      assert.equal(await count(poison.id), 0);
+    });
+    const done = await jobWhen(batch.id, completed, 'batch completed');
+    assert.deepEqual(done.returnvalue, ['duplicate', 'stored', 'duplicate']);
+    for (const e of batch.events) assert.equal(await count(e.id), 1);
     assert.equal((await verifyChain(mdb.database.db)).valid, true);
   });
 
@@ -293,14 +329,7 @@ void describe('audit worker', () => {
       startWorker();
       const r = await stored(event.id, 15_000);
       assert.equal(r.action, 'apikey.created');
-      const done = await waitFor(
-        async () => {
-          const j = await producer.queue.getJob(event.id);
-          return j && (await j.getState()) === 'completed' ? j : undefined;
-        },
-        10_000,
-        'job completed',
-      );
+      const done = await jobWhen(event.id, completed, 'job completed');
       assert.ok(done.attemptsMade >= 3, String(done.attemptsMade));
       assert.equal(done.returnvalue, 'stored');
     } finally {

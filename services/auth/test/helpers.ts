@@ -2,7 +2,16 @@
 import { Queue } from 'bullmq';
 import type { Kysely } from 'kysely';
 import { z } from 'zod';
-import { AuditEvent, ErrorBody, QUEUES, Role, SESSION_COOKIE, Scope } from '@securevault/contracts';
+import {
+  AuditJob,
+  auditEventsOf,
+  type AuditEvent,
+  ErrorBody,
+  QUEUES,
+  Role,
+  SESSION_COOKIE,
+  Scope,
+} from '@securevault/contracts';
 import { Metrics, createLogger } from '@securevault/observability';
 import {
   closeRedis,
@@ -194,7 +203,7 @@ export async function startHarness(
         'prioritized',
       ]);
       return jobs
-        .map((job) => AuditEvent.parse(job.data))
+        .flatMap((job) => auditEventsOf(AuditJob.parse(job.data)))
         .sort((a, b) => a.time.localeCompare(b.time));
     },
     async close() {

@@ -2,7 +2,7 @@
 import { randomUUID } from 'node:crypto';
 import { Queue, QueueEvents, type ConnectionOptions, type Job } from 'bullmq';
 import { Redis } from 'ioredis';
-import { EmailJob, QUEUES, type AuditEvent } from '@securevault/contracts';
+import { AuditJob, EmailJob, QUEUES, auditEventsOf, type AuditEvent } from '@securevault/contracts';
 import { HealthRegistry, Lifecycle, Metrics, createLogger } from '@securevault/observability';
 import { createProducer, type Producer } from '@securevault/service-kit';
 import { cleanupRedisPrefix, uniquePrefix, waitForJobState } from '@securevault/testing';
@@ -120,7 +120,9 @@ export async function auditEvents(
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const jobs = await queue.getJobs(['waiting', 'prioritized', 'delayed']);
-    const events = jobs.map((j) => j.data as AuditEvent).filter((e) => e.action === action);
+    const events = jobs
+      .flatMap((j) => auditEventsOf(AuditJob.parse(j.data)))
+      .filter((e) => e.action === action);
     if (events.length >= count || Date.now() > deadline) return events;
     await new Promise((r) => setTimeout(r, 25));
   }

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { randomUUID } from 'node:crypto';
-import { AuditEvent } from '@securevault/contracts';
+import { AuditJob, auditEventsOf } from '@securevault/contracts';
 import { signLink, verifyLink } from '../src/routes/audit-export.ts';
 import {
   ADMIN,
@@ -230,7 +230,7 @@ describe('audit trail through the gateway', () => {
     // The export itself is an audit event on the real queue.
     const jobs = await gw.auditQueue.getJobs(['waiting', 'delayed', 'active', 'completed']);
     const exported = jobs
-      .map((j) => AuditEvent.parse(j.data))
+      .flatMap((j) => auditEventsOf(AuditJob.parse(j.data)))
       .find((e) => e.action === 'audit.exported');
     assert.ok(exported, 'audit.exported emitted');
     assert.equal(exported.actor.id, USER_A);
@@ -319,7 +319,9 @@ describe('audit export with the audit service down', () => {
       assert.equal(codeOf(res), 'SERVICE_UNAVAILABLE');
       const jobs = await gw.auditQueue.getJobs(['waiting', 'delayed', 'active', 'completed']);
       assert.equal(
-        jobs.filter((j) => (j.data as { action: string }).action === 'audit.exported').length,
+        jobs
+          .flatMap((j) => auditEventsOf(AuditJob.parse(j.data)))
+          .filter((e) => e.action === 'audit.exported').length,
         0,
       );
       assert.equal((await call(`${gw.url}/api/audit/verify`, { headers: asAdmin })).status, 503);

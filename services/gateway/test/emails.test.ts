@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { EmailJob, QUEUES } from '@securevault/contracts';
+import { AuditJob, EmailJob, QUEUES, auditEventsOf } from '@securevault/contracts';
 import {
   USER_A,
   asA,
@@ -82,8 +82,8 @@ describe('emails', () => {
 
     const events = await gw.auditQueue.getJobs(['waiting']);
     const event = events
-      .map((j) => j.data as Record<string, unknown>)
-      .find((e) => (e.target as { id?: string } | undefined)?.id === id);
+      .flatMap((j) => auditEventsOf(AuditJob.parse(j.data)))
+      .find((e) => e.target?.id === id);
     assert.ok(event, 'email.queued audit event queued');
     assert.equal(event.action, 'email.queued');
     assert.equal(event.ownerId, USER_A);

@@ -5,7 +5,13 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { AiJob, QUEUES, generationStreamKey } from '@securevault/contracts';
+import {
+  AiJob,
+  AuditJob,
+  QUEUES,
+  auditEventsOf,
+  generationStreamKey,
+} from '@securevault/contracts';
 import {
   USER_A,
   asA,
@@ -162,8 +168,8 @@ describe('generations', () => {
         requestId: 'rid-ai-1',
       },
     );
-    const events = (await gw.auditQueue.getJobs(['waiting'])).map(
-      (j) => j.data as Record<string, unknown>,
+    const events = (await gw.auditQueue.getJobs(['waiting'])).flatMap((j) =>
+      auditEventsOf(AuditJob.parse(j.data)),
     );
     const event = events.find(
       (e) => e.action === 'ai.requested' && (e.target as { id: string }).id === id,

@@ -7,6 +7,7 @@ import net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { AuditJob, auditEventsOf } from '@securevault/contracts';
 import { freePort } from '@securevault/testing';
 import {
   API_KEYS,
@@ -65,7 +66,7 @@ const login = (gw: Gateway, email: string, password: string, ip?: string) =>
 
 async function auditActions(gw: Gateway): Promise<Array<Record<string, unknown>>> {
   const jobs = await gw.auditQueue.getJobs(['waiting', 'delayed', 'active', 'completed']);
-  return jobs.map((j) => j.data as Record<string, unknown>);
+  return jobs.flatMap((j) => auditEventsOf(AuditJob.parse(j.data)));
 }
 
 describe('login brute-force defence', () => {
