@@ -148,7 +148,7 @@ for (const scenario of scenarios) {
       rendered.code === 0 ? parseDocs(rendered.stdout) : { docs: [], errors: [] };
     const values = (parse(readFileSync(join(ROOT, scenario), 'utf8')) ?? {}) as {
       commonLabels?: Record<string, string>;
-      tracing?: { enabled?: boolean };
+      tracing?: { enabled?: boolean; instrumentations?: string[] };
     };
 
     test('helm lint passes', () => {
@@ -272,6 +272,12 @@ for (const scenario of scenarios) {
             env.has('OTEL_EXPORTER_OTLP_ENDPOINT'),
             values.tracing?.enabled === true,
             `${where} tracing env follows values`,
+          );
+          const wanted = values.tracing?.enabled ? values.tracing.instrumentations : undefined;
+          assert.equal(
+            env.get('OTEL_NODE_ENABLED_INSTRUMENTATIONS')?.value,
+            wanted?.length ? wanted.join(',') : undefined,
+            `${where} optional instrumentations follow values`,
           );
         }
       }

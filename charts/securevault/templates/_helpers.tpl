@@ -198,6 +198,10 @@ as OTEL_SERVICE_NAME so traces match the metric catalog and `make dev`; the comp
   value: parentbased_traceidratio
 - name: OTEL_TRACES_SAMPLER_ARG
   value: {{ $v.tracing.samplerRatio | default 1 | toString | quote }}
+{{- with $v.tracing.instrumentations }}
+- name: OTEL_NODE_ENABLED_INSTRUMENTATIONS
+  value: {{ join "," . | quote }}
+{{- end }}
 {{- end }}
 {{- end }}
 

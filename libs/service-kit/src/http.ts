@@ -13,6 +13,7 @@ import express, {
 import helmet from 'helmet';
 import {
   httpMetricsMiddleware,
+  requestSpanMiddleware,
   runWithRequestContext,
   type Logger,
   type Metrics,
@@ -78,6 +79,7 @@ export function createBaseApp(options: BaseAppOptions): Express {
   app.disable('x-powered-by');
   app.set('etag', false);
   app.set('trust proxy', options.trustProxy ?? 0);
+  app.use(requestSpanMiddleware());
   app.use((req, res, next) => {
     const incoming = req.get(INTERNAL_HEADERS.requestId);
     req.id = incoming && REQUEST_ID.test(incoming) ? incoming : randomUUID();

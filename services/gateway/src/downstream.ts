@@ -1,6 +1,7 @@
 // Calls to our internal services (auth, audit): timeouts, internal headers, and failures as 503/502.
 import type { Request } from 'express';
 import { INTERNAL_HEADERS } from '@securevault/contracts';
+import { injectTraceContext } from '@securevault/observability';
 import { AppError } from '@securevault/service-kit';
 
 export interface Downstream {
@@ -13,7 +14,11 @@ export interface Downstream {
 
 /** Headers that tell the internal service who really called and under which request id. */
 export function internalHeaders(req: Request): Record<string, string> {
-  const headers: Record<string, string> = { [INTERNAL_HEADERS.requestId]: req.id };
+  // traceparent/tracestate: the downstream service's request span joins this request's trace.
+  const headers: Record<string, string> = {
+    ...injectTraceContext(),
+    [INTERNAL_HEADERS.requestId]: req.id,
+  };
   if (req.ip) headers[INTERNAL_HEADERS.clientIp] = req.ip;
   const ua = req.get('user-agent');
   if (ua) headers[INTERNAL_HEADERS.userAgent] = ua.slice(0, 512);
