@@ -27,8 +27,8 @@ function configError(env: Record<string, string>): ConfigError {
 describe('email-worker config', () => {
   it('applies the defaults', () => {
     const config = loadEmailWorkerConfig(base);
-    assert.equal(config.EMAIL_CONCURRENCY, 10);
-    assert.equal(config.SMTP_POOL_MAX_CONNECTIONS, 5);
+    assert.equal(config.EMAIL_CONCURRENCY, 50);
+    assert.equal(config.SMTP_POOL_MAX_CONNECTIONS, 10);
     assert.equal(config.SMTP_TIMEOUT_MS, 30_000);
     assert.equal(config.QUEUE_PREFIX, 'sv');
     assert.ok(Object.isFrozen(config));
