@@ -126,9 +126,27 @@ export function createStreamHub(options: StreamHubOptions): StreamHub {
     }
   }
 
+  function streamHeaders(o: RelayOptions): void {
+    o.res.status(200);
+    o.res.set({
+      'Content-Type': 'text/event-stream; charset=utf-8',
+      'Cache-Control': 'no-cache, no-transform',
+      'X-Accel-Buffering': 'no',
+      Connection: 'keep-alive',
+      ...o.headers,
+    });
+  }
+
   async function relay(o: RelayOptions): Promise<void> {
     if (closing) throw unavailable();
     if (active.size >= options.maxStreams) throw unavailable();
+    if (o.req.method === 'HEAD') {
+      // HEAD gets the stream's headers and nothing else: no Redis connection held open for a
+      // response that can never carry an event.
+      streamHeaders(o);
+      o.res.end();
+      return;
+    }
     const conn = await connect();
     const { res } = o;
     let stopped = false;
@@ -144,14 +162,7 @@ export function createStreamHub(options: StreamHubOptions): StreamHub {
     active.add(entry);
     const onClose = () => entry.stop();
     res.once('close', onClose);
-    res.status(200);
-    res.set({
-      'Content-Type': 'text/event-stream; charset=utf-8',
-      'Cache-Control': 'no-cache, no-transform',
-      'X-Accel-Buffering': 'no',
-      Connection: 'keep-alive',
-      ...o.headers,
-    });
+    streamHeaders(o);
     res.flushHeaders();
     const heartbeat = setInterval(() => {
       if (!stopped) res.write(': ping\n\n');

@@ -379,6 +379,20 @@ describe('generations', () => {
     await waitUntil(async () => gw.streams.size === 0 && (await sseClients()) === baseline);
   });
 
+  it('HEAD on a stream answers its headers at once and holds no Redis reader', async () => {
+    const id = await newGeneration();
+    const baseline = await sseClients();
+    const res = await fetch(`${gw.url}/api/generations/${id}/stream`, {
+      method: 'HEAD',
+      headers: asA,
+    });
+    assert.equal(res.status, 200);
+    assert.match(res.headers.get('content-type') ?? '', /^text\/event-stream/);
+    assert.equal(res.body, null);
+    assert.equal(gw.streams.size, 0);
+    assert.equal(await sseClients(), baseline);
+  });
+
   it('POST with Accept: text/event-stream queues and streams the generation in the same response', async () => {
     const workerConn = testRedis();
     const worker = new Worker(

@@ -782,10 +782,12 @@ async function send(plan: Plan): Promise<Outcome> {
   });
   const contentType = res.headers.get('content-type') ?? '';
   let text = '';
-  if (contentType.startsWith('text/event-stream')) {
+  if (res.body === null) {
+    // HEAD, 204 and 304 answers carry no body.
+  } else if (contentType.startsWith('text/event-stream')) {
     // A stream stays open until the generation ends (no ai-worker runs here): read the start only.
     // Its first bytes may wait for a heartbeat: take what came within a second.
-    const reader = res.body!.getReader();
+    const reader = res.body.getReader();
     let timer: NodeJS.Timeout | undefined;
     const first = await Promise.race([
       reader.read(),
