@@ -10,12 +10,14 @@ import { join } from 'node:path';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import pg from 'pg';
-import { JOB_NAMES, generationStreamKey, type AuditEventInput } from '@securevault/contracts';
+import { generationStreamKey } from '@securevault/contracts';
+import { Metrics, createLogger } from '@securevault/observability';
+import { createAuditEmitter, type AuditEventDraft } from '@securevault/service-kit';
 import { cleanupRedisPrefix, freePort, uniquePrefix, waitForHttp } from '@securevault/testing';
 import type { ServiceName } from '../scripts/lib/service-env.ts';
 import { REPO_ROOT, spawnNodeScript, type ServiceProcess } from '../scripts/lib/processes.ts';
 import { burst, fixedRate, saturate, type Target as LoadTarget } from './lib/load.ts';
-import { MemorySampler, residentMb } from './lib/memory.ts';
+import { IDLE_QUIET_MS, MemorySampler, residentMb } from './lib/memory.ts';
 import { BENCH_OVERRIDES, REDIS_URL, startPlatform, type Platform } from './lib/platform.ts';
 import {
   evaluate,
@@ -57,7 +59,8 @@ const P = quick
       sat: 2,
       rate: 2,
       jobs: 1500,
-      emails: 200,
+      // Fewer than ~1,000 emails per repetition measures the warm-up, not the pipeline.
+      emails: 1000,
       audit: 1000,
       ttfe: 20,
       streams: 2000,
@@ -422,7 +425,7 @@ async function emailsRow(platform: Platform): Promise<void> {
       count: n,
       inFlight: 16,
       // The email-worker's SMTP_POOL_MAX_CONNECTIONS default.
-      maxConnections: 5,
+      maxConnections: 10,
       subject: (i) => `Benchmark ${i}`,
     });
     if (smtp.messages.length < n)
@@ -466,16 +469,22 @@ async function emailsRow(platform: Platform): Promise<void> {
 async function auditRow(platform: Platform): Promise<void> {
   const connection = new Redis(REDIS_URL, { maxRetriesPerRequest: null });
   const queue = new Queue('audit', { connection, prefix: platform.prefix });
+  // The producer side is the emitter every service uses (group commit: events emitted while a job
+  // is being added travel together in the next one), as the gateway would under a burst.
+  const emitter = createAuditEmitter({
+    source: 'gateway',
+    connection,
+    prefix: platform.prefix,
+    logger: createLogger({ service: 'bench', level: 'warn' }),
+    metrics: new Metrics('gateway', { defaultMetrics: false }),
+  });
   const client = new pg.Client({ connectionString: platform.db.url });
   await client.connect();
   const stored = async () =>
     Number(
       (await client.query<{ n: string }>('SELECT count(*) AS n FROM audit.events')).rows[0]?.n,
     );
-  const event = (i: number): AuditEventInput => ({
-    id: randomUUID(),
-    time: new Date().toISOString(),
-    source: 'gateway',
+  const event = (i: number): AuditEventDraft => ({
     actor: {
       type: 'user',
       id: platform.user.id,
@@ -489,22 +498,28 @@ async function auditRow(platform: Platform): Promise<void> {
     requestId: `bench-${i}`,
     metadata: { to: `person${i}@example.org`, subject: 'Benchmark', template: null },
   });
-  /** Queues n events while consumption is paused, then times the audit service storing them. */
+  let jobs = 0;
+  let events = 0;
+  /** Emits n events at once while consumption is paused, then times the audit service storing them. */
   const ours = async (n: number): Promise<number> => {
     await queue.pause();
     const before = await stored();
-    const events = Array.from({ length: n }, (_, i) => event(i));
-    for (let i = 0; i < n; i += 500) {
-      await queue.addBulk(
-        events
-          .slice(i, i + 500)
-          .map((e) => ({ name: JOB_NAMES.audit, data: e, opts: { jobId: e.id } })),
-      );
-    }
+    const queuedBefore = await queue.count();
+    const completedBefore = await queue.getCompletedCount();
+    const emitted = await Promise.all(Array.from({ length: n }, (_, i) => emitter.emit(event(i))));
+    if (emitted.includes(false)) throw new Error('an audit event could not be queued');
+    const added = (await queue.count()) - queuedBefore;
+    jobs += added;
+    events += n;
     const started = performance.now();
     await queue.resume();
-    await until('audit rows', stored, before + n, 120_000, 20);
-    return n / ((performance.now() - started) / 1000);
+    // A job completes only once all its events are committed. Polling the queue (one Redis call)
+    // rather than count(*) on the growing table keeps the poll off Postgres's CPU.
+    await until('audit jobs', () => queue.getCompletedCount(), completedBefore + added, 120_000);
+    const elapsed = performance.now() - started;
+    const rows = (await stored()) - before;
+    if (rows !== n) throw new Error(`${rows} audit rows stored for ${n} events`);
+    return n / (elapsed / 1000);
   };
   const peer = async (n: number): Promise<number> => {
     const rows = await readStoredRows(platform.db.url, n);
@@ -529,9 +544,11 @@ async function auditRow(platform: Platform): Promise<void> {
       peerLabel: 'raw COPY',
       target: T.audit,
       samples: { ours: o, peer: p },
+      note: `${(events / Math.max(jobs, 1)).toFixed(1)} events per job on average`,
     });
   } finally {
     await queue.resume().catch(() => undefined);
+    await emitter.close();
     await queue.close();
     connection.disconnect();
     await client.end();
@@ -731,9 +748,22 @@ async function main(): Promise<void> {
         ([name, s]) => [name, s.process.child.pid ?? 0] as [string, number],
       ),
     );
-  // Idle: started, one user registered, nothing else for two seconds.
+  // Two seconds after the setup traffic (a registration, a login, an API key): shown in the idle
+  // rows' notes. The idle rows themselves read a second copy of the platform (its own database,
+  // queue prefix and ports), given the same setup traffic and then left alone while the loads run
+  // on this one, after at least IDLE_QUIET_MS of quiet.
   await new Promise((r) => setTimeout(r, 2_000));
-  const idle = new Map([...pids()].map(([name, pid]) => [name, residentMb(pid)]));
+  const idleSoon = new Map([...pids()].map(([name, pid]) => [name, residentMb(pid)]));
+  log('Starting an idle copy of the platform for the idle memory rows');
+  let idleCopy: Platform | undefined;
+  let idleCopyError = '';
+  try {
+    idleCopy = await startPlatform({ log: () => {} });
+  } catch (err) {
+    idleCopyError = `the idle copy did not start: ${reason(err)}`;
+    log(`  ${idleCopyError}`);
+  }
+  const idleSince = performance.now();
   const sampler = new MemorySampler(pids);
   sampler.loaded = true;
   let expressPeer: ServiceProcess | undefined;
@@ -818,20 +848,35 @@ async function main(): Promise<void> {
     sampler.stop();
     await expressPeer?.stop(10_000);
   }
-  // The platform runs TypeScript sources; type stripping adds ~18 MB to each process that the
-  // images (compiled dist/) do not carry: bench/memory-probe.ts --built measures those.
+  const idle = new Map<string, number | undefined>();
+  if (idleCopy) {
+    const quietLeft = IDLE_QUIET_MS - (performance.now() - idleSince);
+    if (quietLeft > 0) {
+      log(`Idle copy: ${(quietLeft / 1000).toFixed(0)} s more of quiet before reading it`);
+      await new Promise((r) => setTimeout(r, quietLeft));
+    }
+    for (const [name, s] of idleCopy.services) idle.set(name, residentMb(s.process.child.pid ?? 0));
+    const idleCodes = await idleCopy.stop();
+    if (idleCodes.some((c) => c !== 0)) log(`idle copy exit codes: ${idleCodes.join(', ')}`);
+  }
+  // Both platforms run the compiled services (dist/, as the images do).
+  const quietMin = (IDLE_QUIET_MS / 60_000).toFixed(0);
   for (const [name] of pids()) {
+    const soon = idleSoon.get(name);
     addRow({
       id: `rss-idle-${name}`,
-      metric: `${name} resident memory, idle (from sources)`,
+      metric: `${name} resident memory, idle (compiled, ${quietMin} min quiet)`,
       unit: 'MB',
       ours: idle.get(name) ?? null,
       peer: null,
       target: { oursMax: 100 },
+      note:
+        (idleCopyError ? `${idleCopyError}; ` : '') +
+        `2 s after the setup traffic: ${soon === undefined ? '—' : soon.toFixed(0)} MB`,
     });
     addRow({
       id: `rss-load-${name}`,
-      metric: `${name} resident memory, peak under load (from sources)`,
+      metric: `${name} resident memory, peak under load (compiled)`,
       unit: 'MB',
       ours: sampler.peak.get(name) ?? null,
       peer: null,
@@ -853,7 +898,7 @@ async function main(): Promise<void> {
   for (const [service, samples] of readyMs) {
     addRow({
       id: `ready-${service}`,
-      metric: `${service} process start to /readyz`,
+      metric: `${service} process start to /readyz (compiled)`,
       unit: 'ms',
       ours: median(samples),
       peer: null,

@@ -29,7 +29,7 @@ export interface Latency {
 
 function run(
   options: autocannon.Options,
-  onResponse?: (status: number, ms: number) => void,
+  onResponse?: (status: number, ms: number) => boolean | void,
 ): Promise<autocannon.Result> {
   return new Promise((resolve, reject) => {
     const instance = autocannon(options, (err: unknown, result) => {
@@ -37,9 +37,11 @@ function run(
       else resolve(result);
     });
     if (onResponse) {
-      instance.on('response', (_client, statusCode: number, _bytes: number, ms: number) =>
-        onResponse(statusCode, ms),
-      );
+      // A handler answering true stops the run: autocannon otherwise ends on its next
+      // one-second tick, which would pad a short burst by up to a second.
+      instance.on('response', (_client, statusCode: number, _bytes: number, ms: number) => {
+        if (onResponse(statusCode, ms) === true) instance.stop();
+      });
     }
   });
 }
@@ -92,7 +94,9 @@ export async function fixedRate(
       overallRate: rate,
       duration: options.seconds,
     },
-    (_status, ms) => times.push(ms),
+    (_status, ms) => {
+      times.push(ms);
+    },
   );
   return {
     p50: percentile(times, 50),
@@ -110,16 +114,26 @@ export async function burst(
   options: { amount: number; connections: number },
 ): Promise<{ ok: number; non2xx: number; errors: number; seconds: number }> {
   const started = performance.now();
-  const result = await run({
-    ...base(target),
-    connections: Math.min(options.connections, options.amount),
-    amount: options.amount,
-  });
+  let answered = 0;
+  let finished = 0;
+  const result = await run(
+    {
+      ...base(target),
+      connections: Math.min(options.connections, options.amount),
+      amount: options.amount,
+    },
+    () => {
+      answered++;
+      if (answered < options.amount) return false;
+      finished = performance.now();
+      return true;
+    },
+  );
   return {
     ok: result['2xx'],
     non2xx: result.non2xx,
     errors: result.errors,
-    // Measured here: autocannon's own duration is too coarse for bursts of a second or two.
-    seconds: (performance.now() - started) / 1000,
+    // Until the last answer, measured here: autocannon's own duration is in whole seconds.
+    seconds: ((finished || performance.now()) - started) / 1000,
   };
 }

@@ -1,6 +1,15 @@
 // Resident memory of a process from /proc/<pid>/status (VmRSS), sampled through the run.
 import { readFileSync } from 'node:fs';
 
+/**
+ * How long a process must have been left alone before its RSS counts as idle. V8 shrinks an idle
+ * heap (young generation back to its minimum, empty old-space pages released) with a
+ * memory-reducing full GC that its memory reducer forces ~100 s after the last full GC when the
+ * allocation rate never looks low enough to do it sooner (its watchdog, checked every 8 s); the
+ * services' RSS stays flat from 2 s to ~100 s of quiet, then drops (docs/performance.md, row 11).
+ */
+export const IDLE_QUIET_MS = 120_000;
+
 /** VmRSS in MB (MiB), or undefined when the process is gone or /proc is not there. */
 export function residentMb(pid: number): number | undefined {
   try {

@@ -1,6 +1,10 @@
 // The platform under test: the five services as real processes with the chart's environment, a fresh
 // database and queue prefix, the SMTP sink and the model stand-in; plus a user and an API key.
+// The services run compiled, as the images do: `node dist/main.js` of each service, the workspace
+// libs from their dist/ (`make benchmark` runs `make build` first).
 import { randomBytes, randomUUID } from 'node:crypto';
+import { readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import {
   cleanupRedisPrefix,
   createTestDatabase,
@@ -20,7 +24,12 @@ import {
   childProcessEnv,
   type ServiceName,
 } from '../../scripts/lib/service-env.ts';
-import { runNodeScript, spawnService, type ServiceProcess } from '../../scripts/lib/processes.ts';
+import {
+  REPO_ROOT,
+  runNodeScript,
+  spawnService,
+  type ServiceProcess,
+} from '../../scripts/lib/processes.ts';
 
 export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 
@@ -45,6 +54,33 @@ export const BENCH_OVERRIDES: Readonly<Record<string, string>> = {
   // The restarts of the start-up rows wait for a graceful stop; bounded like the e2e tests'.
   SHUTDOWN_GRACE_MS: '10000',
 };
+
+/**
+ * Packages whose sources changed after their dist/ was written: the run would measure older code.
+ * `make benchmark` builds first; running bench/run.ts directly does not.
+ */
+export function staleBuilds(): string[] {
+  const packages = [
+    ...SERVICES.map((s) => `services/${s}`),
+    'libs/contracts',
+    'libs/observability',
+    'libs/service-kit',
+  ];
+  return packages.filter((pkg) => {
+    const entry = join(
+      REPO_ROOT,
+      pkg,
+      'dist',
+      pkg.startsWith('services/') ? 'main.js' : 'index.js',
+    );
+    const builtAt = statSync(entry, { throwIfNoEntry: false })?.mtimeMs;
+    if (builtAt === undefined) return true;
+    const src = join(REPO_ROOT, pkg, 'src');
+    return readdirSync(src, { recursive: true, encoding: 'utf8' }).some(
+      (file) => !file.endsWith('.test.ts') && statSync(join(src, file)).mtimeMs > builtAt,
+    );
+  });
+}
 
 export interface StartedService {
   name: string;
@@ -88,6 +124,7 @@ async function startMeasured(
 ): Promise<StartedService> {
   const started = performance.now();
   const proc = spawnService(service, env, {
+    compiled: true,
     onLine: (line) => {
       logs.push(`[${name}] ${line}`);
       if (logs.length > 5000) logs.splice(0, logs.length - 4000);
@@ -130,6 +167,12 @@ export async function startPlatform(options: {
   profile?: { services: readonly ServiceName[]; dir: string };
 }): Promise<Platform> {
   const logs: string[] = [];
+  const stale = staleBuilds();
+  if (stale.length > 0) {
+    options.log(
+      `  WARNING: sources newer than dist/ in ${stale.join(', ')}: run \`make build\` (make benchmark does)`,
+    );
+  }
   const db = await createTestDatabase();
   const smtp = await startSmtpSink({ port: 0 });
   // 1 ms between chunks: the stand-in's own pacing stays far below what is measured.
@@ -169,11 +212,12 @@ export async function startPlatform(options: {
       Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('OTEL_'))),
     );
   for (const service of ['auth', 'audit'] as const) {
+    // The chart's migration Job runs the image's dist/migrate.js; so does the benchmark.
     const code = await runNodeScript(
       `${service}-migrate`,
-      `services/${service}/src/migrate.ts`,
+      `services/${service}/dist/migrate.js`,
       envFor(service),
-      { onLine: (line) => logs.push(`[${service}-migrate] ${line}`) },
+      { compiled: true, onLine: (line) => logs.push(`[${service}-migrate] ${line}`) },
     );
     if (code !== 0) throw new Error(`${service} migrations failed:\n${logs.join('\n')}`);
   }

@@ -1,6 +1,7 @@
 // Spawning, stopping and log-formatting service processes, shared by `make dev` and the e2e tests.
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { constants } from 'node:os';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
@@ -18,7 +19,14 @@ export interface SpawnOptions {
   /** Script to run instead of services/<name>/src/main.ts (absolute or relative to the repo root). */
   entry?: string;
   cwd?: string;
-  /** Extra node flags; `--conditions=securevault-source` is always passed. */
+  /**
+   * Run compiled JavaScript, as the images do: spawnService starts services/<name>/dist/main.js
+   * from the service's folder, and `--conditions=securevault-source` is not passed, so the
+   * workspace libs resolve to their dist/ too (their packages' "default" export). Needs
+   * `make build` first; a missing dist/ fails here, an outdated one is not detected.
+   */
+  compiled?: boolean;
+  /** Extra node flags; `--conditions=securevault-source` is passed unless `compiled` is set. */
   nodeArgs?: string[];
   /** How long stop() waits after SIGTERM before SIGKILL (default 15 s). */
   stopTimeoutMs?: number;
@@ -65,7 +73,15 @@ export function serviceEntry(service: ServiceName): string {
   return join(REPO_ROOT, 'services', service, 'src', 'main.ts');
 }
 
-/** Runs a TypeScript file with node (source conditions), line-buffering its output. */
+/** What the image runs: `node dist/main.js` in the service's package (the image's /app). */
+export function compiledServiceEntry(service: ServiceName): string {
+  return join(REPO_ROOT, 'services', service, 'dist', 'main.js');
+}
+
+/**
+ * Runs a TypeScript file with node (source conditions), or with `compiled` a built JavaScript
+ * file without them, line-buffering its output.
+ */
 export function spawnNodeScript(
   name: string,
   script: string,
@@ -73,9 +89,16 @@ export function spawnNodeScript(
   options: SpawnOptions = {},
 ): ServiceProcess {
   const path = script.startsWith('/') ? script : join(REPO_ROOT, script);
+  if (options.compiled && !existsSync(path)) {
+    throw new Error(`${path} does not exist: run \`make build\` first`);
+  }
   const child = spawn(
     process.execPath,
-    ['--conditions=securevault-source', ...(options.nodeArgs ?? []), path],
+    [
+      ...(options.compiled ? [] : ['--conditions=securevault-source']),
+      ...(options.nodeArgs ?? []),
+      path,
+    ],
     {
       cwd: options.cwd ?? REPO_ROOT,
       env,
@@ -137,12 +160,21 @@ export function spawnNodeScript(
   };
 }
 
-/** Starts `node --conditions=securevault-source services/<service>/src/main.ts`. */
+/**
+ * Starts `node --conditions=securevault-source services/<service>/src/main.ts`, or with `compiled`
+ * `node dist/main.js` in services/<service>/ (what the image runs).
+ */
 export function spawnService(
   service: ServiceName,
   env: Record<string, string>,
   options: SpawnOptions = {},
 ): ServiceProcess {
+  if (options.compiled) {
+    return spawnNodeScript(service, options.entry ?? compiledServiceEntry(service), env, {
+      ...options,
+      cwd: options.cwd ?? join(REPO_ROOT, 'services', service),
+    });
+  }
   return spawnNodeScript(service, options.entry ?? serviceEntry(service), env, options);
 }
 
