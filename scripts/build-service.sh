@@ -21,10 +21,12 @@ pnpm --filter "@securevault/${service}..." run build
 # every workspace package is linked in development (copies instead of symlinks) and the lockfile.
 # Legacy deploy copies the workspace libs with their built dist/, which production imports
 # (their "default" export is ./dist/index.js; ./src is only for the securevault-source condition).
-# --offline: `pnpm install` (make install, or the Dockerfile's fetch + install) has just put every
-# package in the store. Deploy still resolves other platforms' optional packages; online, that
-# meant registry requests which, without the machine's proxy settings, retried for minutes.
-pnpm deploy --legacy --offline --config.confirmModulesPurge=false --reporter=append-only \
+# --prefer-offline: `pnpm install` (make install, or the Dockerfile's fetch + install) has just put
+# every package in the store, so nothing is downloaded and the lockfile's versions are deployed.
+# Deploy still reads the registry metadata of the service's direct dependencies, which a frozen
+# install never caches: on a fresh machine --offline failed (ERR_PNPM_NO_OFFLINE_META), so the
+# metadata comes from the cache when it is there and from the registry once when it is not.
+pnpm deploy --legacy --prefer-offline --config.confirmModulesPurge=false --reporter=append-only \
   --filter "@securevault/${service}" --prod "$out"
 
 # Fail the build, not the pod, if the output is missing what production runs.

@@ -199,7 +199,22 @@ async function buildService(
   service: string,
   out: string,
 ): Promise<{ status: number | null; output: string }> {
-  const env: NodeJS.ProcessEnv = { PATH, HOME: process.env.HOME, CI: 'true' };
+  // The machine's network settings pass through: on a fresh machine pnpm deploy reads the registry
+  // metadata of the direct dependencies once, and a registry behind a proxy or a private CA is
+  // unreachable without them (pnpm then retries until the build is killed).
+  const network = Object.entries(process.env).filter(
+    ([k]) =>
+      /^(https?_proxy|no_proxy)$/i.test(k) ||
+      k === 'NODE_EXTRA_CA_CERTS' ||
+      k === 'SSL_CERT_FILE' ||
+      k === 'SSL_CERT_DIR',
+  );
+  const env: NodeJS.ProcessEnv = {
+    ...Object.fromEntries(network),
+    PATH,
+    HOME: process.env.HOME,
+    CI: 'true',
+  };
   const child = spawn('bash', [join(ROOT, 'scripts/build-service.sh'), service, out], {
     cwd: ROOT,
     env,
