@@ -11,6 +11,7 @@ import { AppError, errorBody, route } from '@securevault/service-kit';
 import {
   badGateway,
   callService,
+  discard,
   internalHeaders,
   readJson,
   unavailable,
@@ -82,14 +83,17 @@ export async function introspect(
     method: 'POST',
     headers: { 'content-type': 'application/json', ...internalHeaders(req) },
     body: JSON.stringify(credential),
+    // A lookup (it only refreshes the credential's last-used time): safe to send again.
+    idempotent: true,
   });
-  if (response.status >= 500) {
-    await response.body?.cancel();
+  const status = response.statusCode ?? 0;
+  if (status >= 500) {
+    discard(response);
     throw unavailable(auth);
   }
   const body = await readJson(auth, response);
   // auth refuses a malformed credential with a 4xx: for the caller that is just "not authenticated".
-  if (response.status >= 400) return undefined;
+  if (status >= 400) return undefined;
   const parsed = IntrospectResponse.safeParse(body);
   if (!parsed.success) throw badGateway(auth, parsed.error);
   return parsed.data.active ? parsed.data.principal : undefined;

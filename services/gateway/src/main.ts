@@ -14,12 +14,14 @@ async function main(): Promise<void> {
     { createApp },
     { createStreamHub },
     { createProcessStats },
+    { closeDownstreamAgents },
   ] = await Promise.all([
     import('@securevault/contracts'),
     import('@securevault/service-kit'),
     import('./app.ts'),
     import('./sse.ts'),
     import('./process-stats.ts'),
+    import('./downstream.ts'),
   ]);
   const runtime = await kit.createRuntime(SERVICE, config, { telemetry });
   const { logger, metrics, health, lifecycle } = runtime;
@@ -95,6 +97,8 @@ async function main(): Promise<void> {
     streams,
     processStats,
   });
+  // Closed after the HTTP drain (closers run in reverse): no call to auth or audit is in flight.
+  lifecycle.onStop('downstream-connections', closeDownstreamAgents);
   const server = await kit.listen(app, config.PORT, '0.0.0.0', config);
   // Closed first: stop accepting, end the open SSE streams (clients resume elsewhere), drain the rest.
   lifecycle.onStop('http', async () => {

@@ -5,7 +5,7 @@ import {
   badGateway,
   callService,
   internalHeaders,
-  unavailable,
+  readText,
   type Downstream,
 } from './downstream.ts';
 
@@ -31,12 +31,7 @@ export function authRelay(auth: Downstream): RequestHandler {
       headers,
       ...(body ? { body } : {}),
     });
-    let text: string;
-    try {
-      text = await response.text();
-    } catch (err) {
-      throw unavailable(auth, err);
-    }
+    const text = await readText(auth, response);
     if (text !== '') {
       try {
         JSON.parse(text);
@@ -44,12 +39,13 @@ export function authRelay(auth: Downstream): RequestHandler {
         throw badGateway(auth, err);
       }
     }
-    res.status(response.status);
-    const cookies = response.headers.getSetCookie();
-    if (cookies.length > 0) res.setHeader('Set-Cookie', cookies);
+    res.status(response.statusCode ?? 502);
+    // node:http keeps every Set-Cookie apart (an array) and joins other repeated headers.
+    const cookies = response.headers['set-cookie'];
+    if (cookies && cookies.length > 0) res.setHeader('Set-Cookie', cookies);
     for (const name of FORWARD_RESPONSE) {
-      const value = response.headers.get(name);
-      if (value !== null) res.setHeader(name, value);
+      const value = response.headers[name];
+      if (value !== undefined) res.setHeader(name, value);
     }
     if (text === '') {
       res.end();

@@ -1,12 +1,11 @@
 // GET /api/audit/export → a signed, expiring download link; GET /api/audit/export/download streams the file.
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
-import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Express } from 'express';
 import { z } from 'zod';
 import { AppError, route, validate } from '@securevault/service-kit';
 import { principalOf, requireScope } from '../authn.ts';
-import { internalHeaders, readJson, unavailable } from '../downstream.ts';
+import { callService, discard, internalHeaders, readJson, unavailable } from '../downstream.ts';
 import { AuditFilterQuery, FILTER_KEYS } from './audit.ts';
 import { queryString, refusal, scopedOwner } from './audit-relay.ts';
 import type { RouteContext } from './context.ts';
@@ -107,24 +106,20 @@ export function auditExportRoutes(app: Express, ctx: RouteContext): void {
       for (const k of FILTER_KEYS) params[k] = q[k];
       if (claims.o !== null) params.ownerId = claims.o;
 
-      // The timeout bounds the wait for headers only: the body may take as long as it takes.
+      // The timeout bounds the wait for headers only: the body may take as long as it takes. Our
+      // answer ending for any reason (the client went away mid-download, an error answered
+      // before the streaming began) aborts the upstream request and drops what is left of it.
       const abort = new AbortController();
-      const timer = setTimeout(() => abort.abort(), ctx.auditService.timeoutMs);
       res.on('close', () => abort.abort());
-      let upstream: Response;
-      try {
-        upstream = await fetch(
-          `${ctx.auditService.url.replace(/\/+$/, '')}/internal/export${queryString(params)}`,
-          { headers: internalHeaders(req), signal: abort.signal, redirect: 'manual' },
-        );
-      } catch (err) {
-        throw unavailable(ctx.auditService, err);
-      } finally {
-        clearTimeout(timer);
-      }
-      if (upstream.status === 400) throw refusal(await readJson(ctx.auditService, upstream));
-      if (upstream.status !== 200 || !upstream.body) {
-        await upstream.body?.cancel();
+      const upstream = await callService(
+        ctx.auditService,
+        `/internal/export${queryString(params)}`,
+        { headers: internalHeaders(req), timeout: 'headers', signal: abort.signal },
+      );
+      const status = upstream.statusCode ?? 0;
+      if (status === 400) throw refusal(await readJson(ctx.auditService, upstream));
+      if (status !== 200) {
+        discard(upstream);
         throw unavailable(ctx.auditService);
       }
 
@@ -159,7 +154,7 @@ export function auditExportRoutes(app: Express, ctx: RouteContext): void {
         'Referrer-Policy': 'no-referrer',
       });
       try {
-        await pipeline(Readable.fromWeb(upstream.body), res);
+        await pipeline(upstream, res);
       } catch (err) {
         // Headers are gone: the client sees a cut-short download, the log says why.
         req.log.warn({ err }, 'audit export stream ended early');

@@ -6,6 +6,7 @@ import { AppError } from '@securevault/service-kit';
 import {
   badGateway,
   callService,
+  discard,
   internalHeaders,
   readJson,
   unavailable,
@@ -55,13 +56,14 @@ export async function relayJson<S extends z.ZodType>(
   const response = await callService(service, path, {
     headers: { accept: 'application/json', ...internalHeaders(req) },
   });
-  if (response.status >= 500) {
-    await response.body?.cancel();
+  const status = response.statusCode ?? 0;
+  if (status >= 500) {
+    discard(response);
     throw unavailable(service);
   }
   const body = await readJson(service, response);
-  if (response.status === 400) throw refusal(body);
-  if (response.status !== 200) throw badGateway(service);
+  if (status === 400) throw refusal(body);
+  if (status !== 200) throw badGateway(service);
   const parsed = schema.safeParse(body);
   if (!parsed.success) throw badGateway(service, parsed.error);
   return parsed.data;

@@ -1,10 +1,10 @@
 // GET /api/audit/events: relayed to the audit service; members only ever see their own events.
 import type { Express } from 'express';
 import { z } from 'zod';
-import { ERROR_CODES, ErrorBody, StoredAuditEvent, type ErrorCode } from '@securevault/contracts';
+import { StoredAuditEvent } from '@securevault/contracts';
 import { AppError, route, validate } from '@securevault/service-kit';
 import { principalOf, requireScope } from '../authn.ts';
-import { badGateway, callService, internalHeaders, readJson, unavailable } from '../downstream.ts';
+import { relayJson } from './audit-relay.ts';
 import type { RouteContext } from './context.ts';
 
 /** Free text compared in Postgres, which cannot hold NUL (it would fail the query: a 503). */
@@ -62,36 +62,13 @@ export function auditRoutes(app: Express, ctx: RouteContext): void {
       if (query.limit !== undefined) params.set('limit', String(query.limit));
       if (query.cursor !== undefined) params.set('cursor', query.cursor);
       const qs = params.toString();
-      const response = await callService(service, `/internal/events${qs ? `?${qs}` : ''}`, {
-        headers: { accept: 'application/json', ...internalHeaders(req) },
-      });
-      if (response.status >= 500) {
-        await response.body?.cancel();
-        throw unavailable(service);
-      }
-      const body = await readJson(service, response);
-      if (response.status === 400) {
-        // The audit service refused the query (e.g. a cursor it did not issue): the caller's mistake.
-        const parsed = ErrorBody.safeParse(body);
-        const code = parsed.success ? parsed.data.error.code : 'VALIDATION_FAILED';
-        const known =
-          code in ERROR_CODES && ERROR_CODES[code as ErrorCode] === 400
-            ? (code as ErrorCode)
-            : 'VALIDATION_FAILED';
-        throw new AppError(
-          known,
-          parsed.success ? parsed.data.error.message.slice(0, 200) : 'query is invalid',
-          {
-            ...(parsed.success && parsed.data.error.details
-              ? { details: parsed.data.error.details }
-              : {}),
-          },
-        );
-      }
-      if (response.status !== 200) throw badGateway(service);
-      const page = AuditPage.safeParse(body);
-      if (!page.success) throw badGateway(service, page.error);
-      res.json(page.data);
+      const page = await relayJson(
+        service,
+        req,
+        `/internal/events${qs ? `?${qs}` : ''}`,
+        AuditPage,
+      );
+      res.json(page);
     }),
   );
 }

@@ -1,4 +1,6 @@
 // Operator endpoints: GET /api/health/detailed and GET /api/metrics (admin or the metrics token).
+import http from 'node:http';
+import https from 'node:https';
 import type { Express } from 'express';
 import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
@@ -26,9 +28,10 @@ async function timed(fn: (signal: AbortSignal) => Promise<unknown>): Promise<Che
     ]);
     return { ok: true, durationMs: Math.round(performance.now() - start) };
   } catch (err) {
-    const cause = (err as { cause?: { code?: unknown } }).cause?.code;
+    // node:http's errors carry the system code (ECONNREFUSED, ...) themselves.
+    const code = (err as { code?: unknown }).code;
     const message =
-      typeof cause === 'string' ? cause : err instanceof Error ? err.message : String(err);
+      typeof code === 'string' ? code : err instanceof Error ? err.message : String(err);
     return {
       ok: false,
       durationMs: Math.round(performance.now() - start),
@@ -37,10 +40,23 @@ async function timed(fn: (signal: AbortSignal) => Promise<unknown>): Promise<Che
   }
 }
 
-async function httpReady(url: string, signal: AbortSignal): Promise<void> {
-  const response = await fetch(url, { signal, redirect: 'manual' });
-  await response.body?.cancel();
-  if (!response.ok) throw new Error(`status ${response.status}`);
+/**
+ * A readiness probe of a downstream's management port: 2xx or it failed. node:http, as every
+ * downstream call (the gateway never uses fetch: docs/performance.md, Memory); a connection of
+ * its own that closes after the answer, as these probes are rare and go to another port.
+ */
+function httpReady(url: string, signal: AbortSignal): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    const transport = url.startsWith('https:') ? https : http;
+    const req = transport.get(url, { agent: false, signal }, (res) => {
+      // Redirects are not followed: a 3xx is not ready.
+      const status = res.statusCode ?? 0;
+      res.resume();
+      if (status >= 200 && status < 300) resolve();
+      else reject(new Error(`status ${status}`));
+    });
+    req.on('error', reject);
+  });
 }
 
 async function counts(redis: Redis, queue: Queue): Promise<Record<string, number> | null> {
