@@ -1,7 +1,7 @@
 // The per-principal daily AI token budget: reserved atomically before a job is queued, settled by the ai-worker.
 import type { Redis } from 'ioredis';
 import { SETTLE_BUDGET_LUA, aiKeys } from '@securevault/contracts';
-import { AppError } from '@securevault/service-kit';
+import { AppError, batched } from '@securevault/service-kit';
 import { fromRedis } from './jobs.ts';
 
 // Check and reserve in one step, so concurrent requests can never both fit into the same remainder.
@@ -67,6 +67,7 @@ export async function releaseTokens(
 
 /** Tokens used and reserved today, for the owner's own view. */
 export async function usedToday(redis: Redis, prefix: string, ownerId: string): Promise<number> {
-  const raw = await fromRedis(redis, () => redis.get(aiKeys.budget(prefix, ownerId, utcDay())));
+  const key = aiKeys.budget(prefix, ownerId, utcDay());
+  const raw = await fromRedis(redis, () => batched(redis).call('get', key));
   return Number(raw ?? '0');
 }

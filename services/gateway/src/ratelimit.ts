@@ -5,7 +5,7 @@ import { ipKeyGenerator, rateLimit } from 'express-rate-limit';
 import { RedisStore, type RedisReply } from 'rate-limit-redis';
 import type { Redis } from 'ioredis';
 import type { Logger, Metrics } from '@securevault/observability';
-import { AppError, type AuditEmitter } from '@securevault/service-kit';
+import { AppError, batched, type AuditEmitter } from '@securevault/service-kit';
 import type { GatewayConfig } from './config.ts';
 
 export type RateLimitConfig = Pick<
@@ -166,7 +166,8 @@ export function createRateLimits(deps: RateLimitDeps): RateLimits {
       store: new ResilientRedisStore({
         prefix: `${prefix}:${policy}:`,
         sendCommand: (name: string, ...args: string[]) =>
-          command(redis.call(name, ...args) as Promise<RedisReply>),
+          // Batched: the limits of the requests that arrived together leave in one write.
+          command(batched(redis).call(name, ...args) as Promise<RedisReply>),
       }),
       keyGenerator: options.key,
       // trust proxy is set on purpose from TRUST_PROXY; an untrusted X-Forwarded-For is ignored.
