@@ -50,7 +50,7 @@ describe('batched', () => {
       Array.from({ length: 20 }, (_, i) => ((i + 1) * (i + 2)) / 2),
     );
     assert.equal(settled[20]?.status, 'rejected');
-    assert.match(String((settled[20]).reason), /not an integer/);
+    assert.match(String(settled[20].reason), /not an integer/);
     assert.deepEqual(settled[21], { status: 'fulfilled', value: null });
   });
 
