@@ -1,4 +1,5 @@
-// Groups concurrent queue jobs into one database write while each job still waits for its own outcome.
+// Groups concurrent queue jobs into one database write while each job still waits for its own
+// outcome; slices the work done for each job as it arrives.
 
 /** A per-item failure inside an otherwise successful flush: only that item's add() rejects. */
 export class ItemError {
@@ -76,4 +77,47 @@ export class Batcher<T, R> {
       if (this.#pending.length > 0) this.#schedule();
     }
   }
+}
+
+/**
+ * Runs queued synchronous work in order, a slice of the event loop at a time: at most `sliceMs` of
+ * it, then the rest after I/O callbacks have run (setImmediate). A burst of work queued at once
+ * then cannot delay the answers a running flush is waiting for by more than one slice.
+ */
+export class Slicer {
+  readonly #sliceMs: number;
+  #queue: Array<() => void> = [];
+  #scheduled = false;
+
+  constructor(sliceMs: number) {
+    this.#sliceMs = sliceMs;
+  }
+
+  /** Runs `work` in a coming slice; settles as it returns or throws (or as the promise it returns). */
+  run<R>(work: () => R | PromiseLike<R>): Promise<R> {
+    return new Promise<R>((resolve) => {
+      // Called from an async function: a throw rejects this promise instead of ending the slice.
+      this.#queue.push(() => resolve(settle(work)));
+      if (!this.#scheduled) {
+        this.#scheduled = true;
+        setImmediate(this.#drain);
+      }
+    });
+  }
+
+  readonly #drain = (): void => {
+    const deadline = performance.now() + this.#sliceMs;
+    let done = 0;
+    while (done < this.#queue.length) {
+      this.#queue[done++]?.();
+      if (performance.now() >= deadline) break;
+    }
+    this.#queue.splice(0, done);
+    if (this.#queue.length > 0) setImmediate(this.#drain);
+    else this.#scheduled = false;
+  };
+}
+
+async function settle<R>(work: () => R | PromiseLike<R>): Promise<R> {
+  return work();
 }

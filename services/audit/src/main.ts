@@ -78,7 +78,7 @@ try {
     queue: QUEUES.audit,
     schema: AuditJob,
     processor: createProcessor({
-      db: database.db,
+      pool: database.pool,
       logger,
       metrics,
       detection: detectionConfig(config),

@@ -87,7 +87,7 @@ export async function republishAlerts(
       time: r.time,
       details: r.details,
     };
-    if (await publishAlert({ db, ...deps }, alert)) sent++;
+    if (await publishAlert(deps, alert)) sent++;
   }
   return sent;
 }

@@ -81,7 +81,7 @@ void describe('internal API: verify, export, stats, filters', () => {
         metadata: { note: '=HYPERLINK("http://x")', multi: 'a,b "c"' },
       }),
     );
-    await storeBatch({ db: mdb.database.db, logger, metrics }, events);
+    await storeBatch({ pool: mdb.database.pool, logger, metrics }, events);
   });
   after(async () => {
     await server.close();
@@ -230,7 +230,7 @@ void describe('internal API: verify, export, stats, filters', () => {
       sampleEvent({ action: 'apikey.created', metadata: { i, pad: 'x'.repeat(400) } }),
     );
     for (let i = 0; i < many.length; i += 500) {
-      await storeBatch({ db: mdb.database.db, logger, metrics }, many.slice(i, i + 500));
+      await storeBatch({ pool: mdb.database.pool, logger, metrics }, many.slice(i, i + 500));
     }
     const res = await fetch(`${base}/internal/export?action=apikey.`);
     assert.equal(res.status, 200);

@@ -130,8 +130,8 @@ void describe('hash chain', () => {
     const metrics = testMetrics();
     const first = sampleEvent({ metadata: { n: 1, nested: { b: 2, a: [1.5, 'x'] } } });
     const second = sampleEvent({ time: '2026-11-21T10:00:00.123456Z' });
-    await recordEvent({ db: mdb.database.db, logger, metrics }, first);
-    await recordEvent({ db: mdb.database.db, logger, metrics }, second);
+    await recordEvent({ pool: mdb.database.pool, logger, metrics }, first);
+    await recordEvent({ pool: mdb.database.pool, logger, metrics }, second);
     const [a, b] = await rows();
     assert.ok(a && b);
     assert.equal(a.prev_hash, GENESIS_HASH);
@@ -175,7 +175,7 @@ void describe('hash chain', () => {
         queue: QUEUES.audit,
         schema: AuditEvent,
         processor: createProcessor({
-          db: (pools[i] ?? pools[0]!).db,
+          pool: (pools[i] ?? pools[0]!).pool,
           logger,
           metrics: batchMetrics[i] ?? testMetrics(),
           batch: { maxSize: 25, lingerMs: 5 },
@@ -289,7 +289,7 @@ void describe('hash chain', () => {
     try {
       const metrics = testMetrics();
       const event = sampleEvent();
-      assert.equal(await recordEvent({ db: writer.db, logger, metrics }, event), 'stored');
+      assert.equal(await recordEvent({ pool: writer.pool, logger, metrics }, event), 'stored');
       const denied = /permission denied/;
       await assert.rejects(
         sql`update audit.events set action = 'x.y' where id = ${event.id}`.execute(writer.db),
@@ -311,7 +311,7 @@ void describe('hash chain', () => {
       );
       await assert.rejects(sql`delete from audit.events`.execute(retention.db), denied);
       await assert.rejects(
-        storeBatch({ db: retention.db, logger, metrics }, [sampleEvent()]),
+        storeBatch({ pool: retention.pool, logger, metrics }, [sampleEvent()]),
         denied,
       );
 
@@ -344,7 +344,7 @@ void describe('hash chain', () => {
       // Nothing left to drop: a second run is a no-op; this month's partition is untouched.
       assert.deepEqual(await runRetention(retention.db, { logger, metrics }, 365), []);
       // The chain continues after the checkpoint.
-      await recordEvent({ db: writer.db, logger, metrics }, sampleEvent());
+      await recordEvent({ pool: writer.pool, logger, metrics }, sampleEvent());
       assert.equal((await verifyChain(writer.db)).valid, true);
     } finally {
       await writer.close();

@@ -117,7 +117,7 @@ void describe('detection rules', () => {
       queue: QUEUES.audit,
       schema: AuditEvent,
       processor: createProcessor({
-        db: mdb.database.db,
+        pool: mdb.database.pool,
         logger,
         metrics,
         detection: RULES,

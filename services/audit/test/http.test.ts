@@ -62,7 +62,7 @@ void describe('GET /internal/events', () => {
         metadata: { action, email: 'someone@example.com' },
       });
       events.push(event);
-      await recordEvent({ db: mdb.database.db, logger, metrics }, event);
+      await recordEvent({ pool: mdb.database.pool, logger, metrics }, event);
     }
   });
   after(async () => {

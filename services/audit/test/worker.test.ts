@@ -42,11 +42,11 @@ void describe('audit worker', () => {
   let producer: Producer<AuditJobInput>;
   const workers: Worker[] = [];
 
-  const startWorker = (db = mdb.database.db) => {
+  const startWorker = (pool = mdb.database.pool) => {
     const worker = createWorker({
       queue: QUEUES.audit,
       schema: AuditJob,
-      processor: createProcessor({ db, logger, metrics }),
+      processor: createProcessor({ pool, logger, metrics }),
       connection: workerRedis,
       prefix,
       concurrency: 4,
@@ -197,7 +197,10 @@ void describe('audit worker', () => {
     );
     assert.equal(await count(event.id), 1);
     // And straight through the processor: the second write is a no-op, not an error.
-    assert.equal(await recordEvent({ db: mdb.database.db, logger, metrics }, event), 'duplicate');
+    assert.equal(
+      await recordEvent({ pool: mdb.database.pool, logger, metrics }, event),
+      'duplicate',
+    );
     assert.equal(await count(event.id), 1);
   });
 
@@ -306,7 +309,7 @@ void describe('audit worker', () => {
       applicationName: 'audit-test-down',
     });
     try {
-      const outage = startWorker(down.db);
+      const outage = startWorker(down.pool);
       const event = sampleEvent({ action: 'apikey.created' });
       await producer.add(event, { backoff: { type: 'fixed', delay: 200 } });
       const job = await waitFor(

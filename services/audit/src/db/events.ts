@@ -1,6 +1,7 @@
 // audit.events: the append-only event log, ordered by seq, one row per producer event id.
 import { sql, type ColumnType, type Insertable, type Selectable } from 'kysely';
 import type { AuditEvent, StoredAuditEvent } from '@securevault/contracts';
+import { canonicalize } from '../canonical.ts';
 import type { Db } from './database.ts';
 
 export interface EventsTable {
@@ -31,14 +32,21 @@ export interface EventsTable {
 export type EventRow = Selectable<EventsTable>;
 export type NewEventRow = Insertable<EventsTable>;
 
-/** The row for an (already masked) event; the trace carrier is transport, not record. */
-export function eventToRow(event: AuditEvent): Omit<NewEventRow, 'prev_hash' | 'hash'> {
+/** A row's columns that do not depend on the chain: all but seq, received_at and the links. */
+export type EventFields = Omit<EventRow, 'seq' | 'received_at' | 'prev_hash' | 'hash'>;
+
+/**
+ * The row for an (already masked) event, as Postgres will hold and return it; the trace carrier
+ * is transport, not record.
+ */
+export function eventToRow(event: AuditEvent): EventFields {
   return {
     id: event.id,
-    time: event.time,
+    // Millisecond precision: what JavaScript reads back is exactly what was hashed.
+    time: new Date(event.time),
     source: event.source,
     actor_type: event.actor.type,
-    actor_id: event.actor.id,
+    actor_id: event.actor.id ?? null,
     api_key_id: event.actor.apiKeyId ?? null,
     ip: event.actor.ip ?? null,
     user_agent: event.actor.userAgent ?? null,
@@ -46,10 +54,11 @@ export function eventToRow(event: AuditEvent): Omit<NewEventRow, 'prev_hash' | '
     target_type: event.target?.type ?? null,
     target_id: event.target?.id ?? null,
     outcome: event.outcome,
-    owner_id: event.ownerId,
+    owner_id: event.ownerId ?? null,
     request_id: event.requestId ?? null,
     trace_id: event.traceId ?? null,
-    metadata: JSON.stringify(event.metadata),
+    // The JSON round trip jsonb performs (undefined fields vanish, -0 becomes 0).
+    metadata: JSON.parse(JSON.stringify(event.metadata)) as Record<string, unknown>,
   };
 }
 
@@ -78,6 +87,40 @@ export function rowToStored(
     ...(row.request_id !== null ? { requestId: row.request_id } : {}),
     ...(row.trace_id !== null ? { traceId: row.trace_id } : {}),
     metadata: row.metadata,
+  };
+}
+
+/**
+ * canonicalize(rowToStored(row)) in two parts, before and after the seq's value (which only the
+ * chain lock decides), written out for the stored event's fixed shape: its keys and their RFC
+ * 8785 order are known, so only metadata goes through the general serialiser (or comes
+ * canonicalised already). This runs for every event stored; it must change with rowToStored, and
+ * test/prepare.test.ts checks the two agree on generated events.
+ */
+export function storedCanonicalParts(
+  row: EventFields,
+  canonicalMetadata = canonicalize(row.metadata),
+): { before: string; after: string } {
+  const actor =
+    `{${row.api_key_id !== null ? `"apiKeyId":${canonicalize(row.api_key_id)},` : ''}` +
+    `"id":${canonicalize(row.actor_id)}` +
+    `${row.ip !== null ? `,"ip":${canonicalize(row.ip)}` : ''}` +
+    `,"type":${canonicalize(row.actor_type)}` +
+    `${row.user_agent !== null ? `,"userAgent":${canonicalize(row.user_agent)}` : ''}}`;
+  const target =
+    row.target_type !== null
+      ? `,"target":{"id":${canonicalize(row.target_id ?? '')},"type":${canonicalize(row.target_type)}}`
+      : '';
+  return {
+    before:
+      `{"action":${canonicalize(row.action)},"actor":${actor},"id":${canonicalize(row.id)}` +
+      `,"metadata":${canonicalMetadata},"outcome":${canonicalize(row.outcome)}` +
+      `,"ownerId":${canonicalize(row.owner_id)}` +
+      `${row.request_id !== null ? `,"requestId":${canonicalize(row.request_id)}` : ''},"seq":`,
+    after:
+      `,"source":${canonicalize(row.source)}${target}` +
+      `,"time":${canonicalize(row.time.toISOString())}` +
+      `${row.trace_id !== null ? `,"traceId":${canonicalize(row.trace_id)}` : ''}}`,
   };
 }
 
