@@ -26,7 +26,9 @@ export function isSecretKey(key: string): boolean {
 const VALUE_PATTERNS: Array<[RegExp, string]> = [
   [/\bsvk_[A-Za-z0-9_-]{8,}/g, 'svk_' + REDACTED],
   [/\b(Bearer|Basic)\s+[A-Za-z0-9._~+/=-]{8,}/gi, '$1 ' + REDACTED],
-  [/(\b[a-z][a-z0-9+.-]*:\/\/[^:/\s@]*:)[^@/\s]+@/gi, '$1' + REDACTED + '@'],
+  // From `://` on, whatever the scheme: starting at the scheme made the regex retry every position
+  // of a long run like `a-a-a-…` (quadratic); `://` is a literal, so each try is short.
+  [/(:\/\/[^:/\s@]*:)[^@/\s]+@/g, '$1' + REDACTED + '@'],
 ];
 
 export function redactString(value: string): string {

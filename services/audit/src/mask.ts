@@ -121,8 +121,24 @@ function truncate(value: string): string {
     : value;
 }
 
+// What any rule below needs to find before it can change a string: an `@` (emails), a `=`
+// (query secrets), a digit (numbers), an auth scheme's name, or a control or line-separator
+// character. A string with none of them, well formed and short enough, is stored as it is.
+const MAY_CHANGE = /[@=\d\u0000-\u001f\u007f\u0085\u2028\u2029]|bearer|basic|token/i;
+
+// A whole UUID is a protected token (PROTECTED): no rule changes it. Ids are most of an event's
+// strings, so they skip the rules too.
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
 /** Every rule applied to one free-text string. */
 export function maskString(value: string): string {
+  if (UUID.test(value)) return value;
+  if (value.length <= MAX_STRING && !MAY_CHANGE.test(value) && value.isWellFormed()) return value;
+  return maskStringFully(value);
+}
+
+/** maskString without its shortcuts (the tests hold the two equal). */
+export function maskStringFully(value: string): string {
   const masked = maskNumbers(
     maskEmails(value).replace(AUTH_SCHEME, '$1 [REDACTED]').replace(QUERY_SECRET, '$1[REDACTED]'),
   );
