@@ -17,6 +17,12 @@ export interface Runtime {
   health: HealthRegistry;
   lifecycle: Lifecycle;
   managementPort: number;
+  /**
+   * Called once the service takes work (its HTTP port listens, its workers run): until then
+   * /readyz answers 503, however healthy the dependencies are, so no traffic reaches a port that
+   * is not open yet.
+   */
+  markStarted: () => void;
 }
 
 export interface RuntimeConfig {
@@ -45,10 +51,24 @@ export async function createRuntime(
     const telemetry = options.telemetry;
     lifecycle.onStop('telemetry', () => telemetry.shutdown());
   }
+  let started = false;
+  health.register('startup', () => {
+    if (!started) throw new Error('still starting');
+  });
   const management = await startManagementServer({ port: config.MANAGEMENT_PORT, health, metrics });
   lifecycle.onStop('management-server', () => management.close());
   if (options.installSignals !== false) lifecycle.installSignalHandlers();
-  return { service, logger, metrics, health, lifecycle, managementPort: management.port };
+  return {
+    service,
+    logger,
+    metrics,
+    health,
+    lifecycle,
+    managementPort: management.port,
+    markStarted: () => {
+      started = true;
+    },
+  };
 }
 
 export { exitOnStartupError } from '@securevault/observability';

@@ -5,7 +5,7 @@ import { createRuntime, exitOnStartupError } from '../src/runtime.ts';
 import { spawnSync } from 'node:child_process';
 
 describe('createRuntime', () => {
-  it('serves management endpoints and shuts down in order', async () => {
+  it('serves management endpoints, is ready once started, and shuts down in order', async () => {
     const runtime = await createRuntime(
       'audit',
       { LOG_LEVEL: 'silent', MANAGEMENT_PORT: 0, SHUTDOWN_GRACE_MS: 2000, SHUTDOWN_DRAIN_MS: 0 },
@@ -13,6 +13,11 @@ describe('createRuntime', () => {
     );
     const base = `http://127.0.0.1:${runtime.managementPort}`;
     assert.equal((await fetch(`${base}/healthz`)).status, 200);
+    // Not ready until the service says it has started, whatever its dependencies say.
+    const starting = await fetch(`${base}/readyz`);
+    assert.equal(starting.status, 503);
+    assert.match(await starting.text(), /still starting/);
+    runtime.markStarted();
     assert.equal((await fetch(`${base}/readyz`)).status, 200);
     assert.match(await (await fetch(`${base}/metrics`)).text(), /audit_events_total/);
     assert.equal(await runtime.lifecycle.shutdown('test'), 0);

@@ -12,6 +12,7 @@ try {
   const { startAiWorker } = await import('./worker.ts');
   const runtime = await createRuntime(SERVICE, config, { telemetry });
   await startAiWorker(config, runtime);
+  runtime.markStarted();
   runtime.logger.info(
     {
       managementPort: runtime.managementPort,

@@ -27,11 +27,8 @@ try {
     import('./maintenance.ts'),
     import('./config.ts'),
   ]);
-  const { logger, metrics, health, lifecycle, managementPort } = await kit.createRuntime(
-    SERVICE,
-    config,
-    { telemetry },
-  );
+  const { logger, metrics, health, lifecycle, managementPort, markStarted } =
+    await kit.createRuntime(SERVICE, config, { telemetry });
 
   // Registered in start order; the lifecycle closes them in reverse:
   // HTTP → worker (finishes in-flight jobs) → queue metrics → database → Redis.
@@ -131,6 +128,7 @@ try {
     config,
   );
   lifecycle.onStop('http', () => server.close());
+  markStarted();
 
   logger.info(
     {

@@ -65,6 +65,7 @@ async function main(): Promise<void> {
   const server = await kit.listen(app, config.PORT, '0.0.0.0', config);
   lifecycle.onStop('http', () => server.close());
 
+  runtime.markStarted();
   logger.info({ port: server.port, managementPort: runtime.managementPort }, 'auth ready');
 }
 

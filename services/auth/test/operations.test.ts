@@ -250,7 +250,7 @@ void describe('migrations and CLIs', () => {
       const readyz = await fetch(`http://127.0.0.1:${ready.managementPort}/readyz`);
       assert.equal(readyz.status, 200);
       const checks = ((await readyz.json()) as { checks: Record<string, unknown> }).checks;
-      assert.deepEqual(Object.keys(checks).sort(), ['postgres', 'redis:auth']);
+      assert.deepEqual(Object.keys(checks).sort(), ['postgres', 'redis:auth', 'startup']);
       const reg = await fetch(`http://127.0.0.1:${ready.port}/api/auth/register`, {
         method: 'POST',
         headers: { 'content-type': 'application/json' },

@@ -12,6 +12,7 @@ try {
   const { startEmailWorker } = await import('./worker.ts');
   const runtime = await createRuntime(SERVICE, config, { telemetry });
   await startEmailWorker(config, runtime);
+  runtime.markStarted();
   runtime.logger.info(
     {
       managementPort: runtime.managementPort,

@@ -108,6 +108,7 @@ async function main(): Promise<void> {
     await closing;
   });
 
+  runtime.markStarted();
   logger.info({ port: server.port, managementPort: runtime.managementPort }, 'ready');
 }
 
