@@ -18,7 +18,7 @@ import {
 } from '@securevault/service-kit';
 import { cleanupRedisPrefix, uniquePrefix } from '@securevault/testing';
 import { canonicalize } from '../src/canonical.ts';
-import { GENESIS_HASH, hashStored, verifyChain, type ChainedRow } from '../src/chain.ts';
+import { GENESIS_HASH, hashStored, verifyChain } from '../src/chain.ts';
 import type { Database } from '../src/db/database.ts';
 import { rowToStored } from '../src/db/events.ts';
 import { runRetention } from '../src/maintenance.ts';
@@ -93,13 +93,6 @@ void describe('hash chain', () => {
   let producerRedis: Redis;
   let producer: Producer<AuditEvent>;
 
-  const rows = async () =>
-    (await mdb.database.db
-      .selectFrom('audit.events')
-      .selectAll()
-      .orderBy('seq')
-      .execute()) as ChainedRow[];
-
   before(async () => {
     mdb = await migratedDatabase();
     prefix = uniquePrefix('audit-chain');
@@ -132,7 +125,7 @@ void describe('hash chain', () => {
     const second = sampleEvent({ time: '2026-11-21T10:00:00.123456Z' });
     await recordEvent({ pool: mdb.database.pool, logger, metrics }, first);
     await recordEvent({ pool: mdb.database.pool, logger, metrics }, second);
-    const [a, b] = await rows();
+    const [a, b] = await mdb.chainRows();
     assert.ok(a && b);
     assert.equal(a.prev_hash, GENESIS_HASH);
     const expected = createHash('sha256')
@@ -156,7 +149,7 @@ void describe('hash chain', () => {
   });
 
   void it('stays one valid chain with two workers (separate pools, as two replicas) writing at once', async () => {
-    const before = (await rows()).length;
+    const before = (await mdb.chainRows()).length;
     const workerRedis = [0, 1].map(() =>
       createRedis({
         url: REDIS_URL,
@@ -191,11 +184,11 @@ void describe('hash chain', () => {
       const events = Array.from({ length: 400 }, (_, i) => sampleEvent({ metadata: { i } }));
       await Promise.all(events.map((e) => producer.add(e)));
       await waitFor(
-        async () => ((await rows()).length >= before + 400 ? true : undefined),
+        async () => ((await mdb.chainRows()).length >= before + 400 ? true : undefined),
         30_000,
         'all 400 events stored',
       );
-      const all = await rows();
+      const all = await mdb.chainRows();
       assert.equal(all.length, before + 400);
       assert.equal(new Set(all.map((r) => r.id)).size, all.length);
       const result = await verifyChain(mdb.database.db);
@@ -230,7 +223,7 @@ void describe('hash chain', () => {
   });
 
   void it('reports the first broken seq after a row is changed or deleted as a superuser', async () => {
-    const all = await rows();
+    const all = await mdb.chainRows();
     const victim = all[10];
     const next = all[11];
     const later = all[20];
@@ -317,7 +310,7 @@ void describe('hash chain', () => {
 
       // Move the oldest 30 events into a month long past (as a superuser: the partition key is
       // not hashed), then let retention drop that month.
-      const all = await rows();
+      const all = await mdb.chainRows();
       const cut = all[29];
       assert.ok(cut);
       await sql`select audit.create_month_partition('2024-01-01')`.execute(mdb.database.db);
@@ -326,7 +319,7 @@ void describe('hash chain', () => {
       );
       const dropped = await runRetention(retention.db, { logger, metrics }, 365);
       assert.deepEqual(dropped, ['events_2024_01']);
-      assert.equal((await rows()).length, all.length - 30);
+      assert.equal((await mdb.chainRows()).length, all.length - 30);
       const checkpoints = await mdb.database.db
         .selectFrom('audit.chain_checkpoints')
         .selectAll()

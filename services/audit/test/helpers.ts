@@ -5,6 +5,7 @@ import type { AuditEvent } from '@securevault/contracts';
 import { createLogger, Metrics, type Logger } from '@securevault/observability';
 import { createDatabase, migrateToLatest, type Database as Pool } from '@securevault/service-kit';
 import { createTestDatabase, type TestDatabase } from '@securevault/testing';
+import type { ChainedRow } from '../src/chain.ts';
 import type { Database } from '../src/db/database.ts';
 import { migrations } from '../src/migrations/index.ts';
 
@@ -22,6 +23,8 @@ export function testMetrics(): Metrics {
 export interface MigratedDatabase {
   testDb: TestDatabase;
   database: Pool<Database>;
+  /** every stored event, in chain (seq) order */
+  chainRows(): Promise<ChainedRow[]>;
   close(): Promise<void>;
 }
 
@@ -37,6 +40,9 @@ export async function migratedDatabase(): Promise<MigratedDatabase> {
   return {
     testDb,
     database,
+    chainRows() {
+      return database.db.selectFrom('audit.events').selectAll().orderBy('seq').execute();
+    },
     async close() {
       await database.close();
       await testDb.drop();

@@ -309,13 +309,6 @@ void describe('prepareEvent and hashPrepared', () => {
 
 void describe('appending prepared events (real Postgres)', () => {
   let mdb: MigratedDatabase;
-  const rows = async () =>
-    (await mdb.database.db
-      .selectFrom('audit.events')
-      .selectAll()
-      .orderBy('seq')
-      .execute()) as ChainedRow[];
-
   before(async () => {
     mdb = await migratedDatabase();
   });
@@ -338,7 +331,7 @@ void describe('appending prepared events (real Postgres)', () => {
       [...first, ...second].map((r) => r.id),
       events.map((e) => e.id),
     );
-    const stored = await rows();
+    const stored = await mdb.chainRows();
     assert.deepEqual(
       stored.map((r) => r.id),
       events.map((e) => e.id),
@@ -362,7 +355,7 @@ void describe('appending prepared events (real Postgres)', () => {
     const deps = { pool: mdb.database.pool, logger, metrics: testMetrics() };
     const [a, b, c, d] = [sampleEvent(), sampleEvent(), sampleEvent(), sampleEvent()];
     assert.ok(a && b && c && d);
-    const head = (await rows()).at(-1);
+    const head = (await mdb.chainRows()).at(-1);
     assert.ok(head);
     await storeBatch(deps, [a, b]);
     const { rows: written } = await storeBatch(deps, [
@@ -379,7 +372,7 @@ void describe('appending prepared events (real Postgres)', () => {
         [d.id, d.action],
       ],
     );
-    const all = await rows();
+    const all = await mdb.chainRows();
     assert.deepEqual(
       all.slice(-4).map((r) => [r.id, BigInt(r.seq) - BigInt(head.seq)]),
       [
