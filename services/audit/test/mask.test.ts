@@ -138,6 +138,18 @@ void describe('maskString', () => {
     fc.assert(
       fc.property(text, (value) => {
         assert.equal(maskString(value), maskStringFully(value));
+        // escapeControls returns most strings untouched: as the four passes would leave them.
+        assert.equal(
+          escapeControls(value),
+          value
+            .toWellFormed()
+            .replace(/\r/g, '\\r')
+            .replace(/\n/g, '\\n')
+            .replace(
+              /[\u0000-\u0008\u000b-\u001f\u007f\u0085\u2028\u2029]/g,
+              (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
+            ),
+        );
       }),
       { numRuns: 3000, seed: 4242 },
     );

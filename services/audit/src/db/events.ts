@@ -57,9 +57,51 @@ export function eventToRow(event: AuditEvent): EventFields {
     owner_id: event.ownerId ?? null,
     request_id: event.requestId ?? null,
     trace_id: event.traceId ?? null,
-    // The JSON round trip jsonb performs (undefined fields vanish, -0 becomes 0).
-    metadata: JSON.parse(JSON.stringify(event.metadata)) as Record<string, unknown>,
+    metadata: asJsonb(event.metadata),
   };
+}
+
+/**
+ * The value jsonb stores for `value`: JSON's round trip (undefined fields vanish, -0 becomes 0, NaN
+ * null, a Date its string). Masked metadata parsed from a job is JSON already, so it is returned
+ * as it is unless a walk finds something the round trip would change.
+ */
+export function asJsonb(value: Record<string, unknown>): Record<string, unknown> {
+  return isPlainJson(value, 0)
+    ? value
+    : (JSON.parse(JSON.stringify(value)) as Record<string, unknown>);
+}
+
+/** True when JSON.parse(JSON.stringify(value)) would equal value, key order included. */
+function isPlainJson(value: unknown, depth: number): boolean {
+  switch (typeof value) {
+    case 'string':
+    case 'boolean':
+      return true;
+    case 'number':
+      return Number.isFinite(value) && !Object.is(value, -0);
+    case 'object': {
+      if (value === null) return true;
+      // Deeper than masking ever leaves (mask.ts MAX_DEPTH): let the round trip decide.
+      if (depth > 16) return false;
+      if (Array.isArray(value)) {
+        if (Object.getPrototypeOf(value) !== Array.prototype) return false;
+        for (let i = 0; i < value.length; i++) {
+          if (!(i in value) || !isPlainJson(value[i], depth + 1)) return false;
+        }
+        return true;
+      }
+      if (Object.getPrototypeOf(value) !== Object.prototype) return false;
+      // Keys keep their order: the round trip writes and reads them in Object.keys order.
+      for (const key in value) {
+        if (!Object.hasOwn(value, key)) return false;
+        if (!isPlainJson((value as Record<string, unknown>)[key], depth + 1)) return false;
+      }
+      return true;
+    }
+    default:
+      return false;
+  }
 }
 
 /** The contract's shape of a stored row, as GET /internal/events answers it. */
