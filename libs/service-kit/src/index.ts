@@ -1,11 +1,4 @@
-// Public surface of @securevault/service-kit.
-export * from './config.ts';
-export * from './errors.ts';
+// Public surface of @securevault/service-kit: the worker entry (./worker.ts) plus HTTP and Postgres.
+export * from './worker.ts';
 export * from './http.ts';
-export * from './redis.ts';
 export * from './db.ts';
-export * from './queue.ts';
-export * from './audit.ts';
-export * from './runtime.ts';
-export * from './egress.ts';
-export * from './worker-service.ts';

@@ -1,6 +1,6 @@
 // The ai-worker's environment, parsed once at start-up into a frozen, typed object.
 import { z } from 'zod';
-import { ConfigError, commonEnv, loadConfig } from '@securevault/service-kit';
+import { ConfigError, commonEnv, loadConfig } from '@securevault/service-kit/worker';
 
 const DEFAULT_MODELS = 'securevault-dev-1,securevault-dev-mini';
 

@@ -8,7 +8,7 @@ try {
   const telemetry = await startTelemetry(SERVICE);
   const { loadAiWorkerConfig } = await import('./config.ts');
   const config = loadAiWorkerConfig();
-  const { createRuntime } = await import('@securevault/service-kit');
+  const { createRuntime } = await import('@securevault/service-kit/worker');
   const { startAiWorker } = await import('./worker.ts');
   const runtime = await createRuntime(SERVICE, config, { telemetry });
   await startAiWorker(config, runtime);
@@ -24,6 +24,6 @@ try {
     'ready',
   );
 } catch (err) {
-  const { exitOnStartupError } = await import('@securevault/service-kit');
+  const { exitOnStartupError } = await import('@securevault/service-kit/worker');
   exitOnStartupError(SERVICE, err);
 }

@@ -13,7 +13,7 @@ import {
   type TokenUsage,
 } from '@securevault/contracts';
 import type { Logger, Metrics } from '@securevault/observability';
-import type { AuditEmitter } from '@securevault/service-kit';
+import type { AuditEmitter } from '@securevault/service-kit/worker';
 
 export interface AiProcessorDeps {
   openai: OpenAI;

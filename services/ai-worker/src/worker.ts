@@ -2,7 +2,7 @@
 import type { Worker } from 'bullmq';
 import OpenAI from 'openai';
 import { AiJob, QUEUES } from '@securevault/contracts';
-import { connectWorkerService, createWorker, type Runtime } from '@securevault/service-kit';
+import { connectWorkerService, createWorker, type Runtime } from '@securevault/service-kit/worker';
 import type { AiWorkerConfig } from './config.ts';
 import { createAiProcessor, shortRetryFetch } from './processor.ts';
 

@@ -1,6 +1,6 @@
 // The email-worker's environment, parsed once at start-up into a frozen, typed object.
 import { z } from 'zod';
-import { CidrList, commonEnv, loadConfig } from '@securevault/service-kit';
+import { CidrList, commonEnv, loadConfig } from '@securevault/service-kit/worker';
 import { domainOf } from './address.ts';
 
 const count = (fallback: number, max: number) =>

@@ -8,7 +8,7 @@ try {
   const telemetry = await startTelemetry(SERVICE);
   const { loadEmailWorkerConfig } = await import('./config.ts');
   const config = loadEmailWorkerConfig();
-  const { createRuntime } = await import('@securevault/service-kit');
+  const { createRuntime } = await import('@securevault/service-kit/worker');
   const { startEmailWorker } = await import('./worker.ts');
   const runtime = await createRuntime(SERVICE, config, { telemetry });
   await startEmailWorker(config, runtime);
@@ -22,6 +22,6 @@ try {
     'ready',
   );
 } catch (err) {
-  const { exitOnStartupError } = await import('@securevault/service-kit');
+  const { exitOnStartupError } = await import('@securevault/service-kit/worker');
   exitOnStartupError(SERVICE, err);
 }

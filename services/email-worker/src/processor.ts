@@ -2,7 +2,7 @@
 import { UnrecoverableError, type Job } from 'bullmq';
 import type { EmailJob, EmailResult, WebhookEventType } from '@securevault/contracts';
 import type { Logger, Metrics } from '@securevault/observability';
-import type { AuditEmitter } from '@securevault/service-kit';
+import type { AuditEmitter } from '@securevault/service-kit/worker';
 import { domainOf, withoutAddresses } from './address.ts';
 import type { DeliveryStore } from './store.ts';
 import { renderBody } from './templates.ts';

@@ -11,7 +11,7 @@ import {
   type WebhookEventJob,
 } from '@securevault/contracts';
 import type { Logger } from '@securevault/observability';
-import { createEgressPolicy, type EgressPolicy } from '@securevault/service-kit';
+import { createEgressPolicy, type EgressPolicy } from '@securevault/service-kit/worker';
 
 export interface WebhookProcessorDeps {
   redis: Redis;

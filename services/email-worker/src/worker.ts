@@ -1,7 +1,7 @@
 // Wires the email-worker: Redis, the audit emitter, the SMTP pool and the BullMQ worker, each closed in reverse.
 import type { Worker } from 'bullmq';
 import { EmailJob, QUEUES, WebhookEventJob } from '@securevault/contracts';
-import { connectWorkerService, createWorker, type Runtime } from '@securevault/service-kit';
+import { connectWorkerService, createWorker, type Runtime } from '@securevault/service-kit/worker';
 import { withoutAddresses } from './address.ts';
 import type { EmailWorkerConfig } from './config.ts';
 import { createEmailProcessor } from './processor.ts';
