@@ -9,8 +9,8 @@ import { promisify } from 'node:util';
 
 const PACKAGE_DIR = fileURLToPath(new URL('..', import.meta.url));
 
-/** Packages a queue worker never uses: express and helmet (HTTP), pg and kysely (Postgres). */
-const SERVER_PACKAGES = /\/node_modules\/(express|helmet|pg|kysely)\//;
+/** Packages a queue worker never uses: express and helmet (HTTP), kysely and pg (Postgres). */
+const SERVER_PACKAGES: readonly string[] = ['express', 'helmet', 'kysely', 'pg'];
 
 interface Loaded {
   packages: string[];
@@ -48,7 +48,7 @@ async function load(entry: string, conditions: string[]): Promise<Loaded> {
 }
 
 const serverPackages = (loaded: Loaded) =>
-  loaded.packages.filter((p) => SERVER_PACKAGES.test(`/node_modules/${p}/`));
+  loaded.packages.filter((p) => SERVER_PACKAGES.includes(p));
 
 for (const [label, conditions] of [
   ['from sources', ['securevault-source']],
